@@ -1,0 +1,15 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import { newOrganizationId } from '../ids.js';
+
+export async function insertOrganization(db: Kysely<Database>, name: string, id = newOrganizationId()) {
+  return db.insertInto('organizations').values({ id, name }).returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
+}
+
+export async function findOrganization(db: Kysely<Database>, id: string) {
+  return db.selectFrom('organizations').select(['id', 'name', 'created_at']).where('id', '=', id).executeTakeFirst();
+}
+
+export async function listOrganizations(db: Kysely<Database>) {
+  return db.selectFrom('organizations').select(['id', 'name', 'created_at']).orderBy('created_at').execute();
+}

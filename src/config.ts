@@ -1,0 +1,200 @@
+import path from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * Every environment variable the server reads, with its default. This schema is the single
+ * source for validation, defaults and the README's configuration table.
+ */
+const Int = (options: { default: number; minimum: number; maximum?: number; description: string }) =>
+  Type.Integer(options);
+
+export const EnvSchema = Type.Object({
+  PORT: Int({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port the HTTP server listens on.' }),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address the HTTP server binds.' }),
+  BASE_PATH: Type.String({
+    default: '',
+    pattern: '^(|/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])$',
+    description: 'Path prefix every route is served under, for gateways that forward one (e.g. /jobs-api).',
+  }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    description:
+      'Honour X-Forwarded-For/-Proto/-Host: `false`, `true`, a hop count, or a comma-separated list of proxy addresses/CIDRs.',
+  }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level.' },
+  ),
+  LOG_REQUESTS: Type.Boolean({ default: true, description: 'Log one line per request and response.' }),
+  DATA_DIR: Type.String({
+    default: '.data',
+    minLength: 1,
+    description: 'Folder for the embedded PostgreSQL cluster and the default file artifact store.',
+  }),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description: 'PostgreSQL connection URL. Unset: the server starts its own cluster under DATA_DIR/postgres.',
+    }),
+  ),
+  DATABASE_POOL_SIZE: Int({ default: 10, minimum: 1, maximum: 200, description: 'Connections in the pool.' }),
+  EMBEDDED_PG_PORT: Int({
+    default: 54329,
+    minimum: 1,
+    maximum: 65535,
+    description: 'Port of the embedded PostgreSQL cluster (127.0.0.1 only).',
+  }),
+  PG_BINDIR: Type.Optional(
+    Type.String({ minLength: 1, description: 'Folder holding initdb/pg_ctl for the embedded cluster.' }),
+  ),
+  STORAGE_URL: Type.Optional(
+    Type.String({
+      pattern: '^(gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?|file://.+)$',
+      description: 'Where artifacts go: `gs://bucket/prefix` or `file:///dir`. Unset: file://DATA_DIR/artifacts.',
+    }),
+  ),
+  GCS_API_ENDPOINT: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'GCS JSON API endpoint override, for emulators such as fake-gcs-server.',
+    }),
+  ),
+  GCS_PROJECT_ID: Type.Optional(Type.String({ minLength: 1, description: 'Google Cloud project id.' })),
+  API_KEY_CACHE_TTL_SECONDS: Int({
+    default: 10,
+    minimum: 0,
+    maximum: 3600,
+    description: 'How long a verified API key is cached in memory; a revoked key stops working within this time.',
+  }),
+  JOB_RETENTION_SECONDS: Int({
+    default: 604800,
+    minimum: 60,
+    description: 'Lifetime of a job: expires_at = created_at + this.',
+  }),
+  RESTORE_CONCURRENCY: Int({
+    default: 8,
+    minimum: 1,
+    maximum: 256,
+    description: 'Artifacts read from storage at once per restore.',
+  }),
+  RESTORE_TIMEOUT_MS: Int({
+    default: 10000,
+    minimum: 1,
+    description: 'Time limit for reading one artifact; past it the value is null and a warning says why.',
+  }),
+  OFFLOAD_THRESHOLD_BYTES: Int({
+    default: 16384,
+    minimum: 0,
+    description: 'Data URLs in a request or response longer than this are written to object storage.',
+  }),
+  INLINE_DOCUMENT_LIMIT_BYTES: Int({
+    default: 262144,
+    minimum: 0,
+    description: 'A request or response still larger than this after offloading is stored whole in object storage.',
+  }),
+  BODY_LIMIT_BYTES: Int({
+    default: 52428800,
+    minimum: 1024,
+    description: 'Largest accepted request body; larger ones answer 413.',
+  }),
+  EXTRA_ENDPOINTS: Type.String({
+    default: '',
+    pattern: '^(|(/[A-Za-z0-9._~/-]+)(,/[A-Za-z0-9._~/-]+)*)$',
+    description: 'Comma-separated endpoints accepted in addition to the built-in list (e.g. /v1/custom/run).',
+  }),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  basePath: string;
+  trustProxy: boolean | number | string[];
+  logLevel: string;
+  logRequests: boolean;
+  dataDir: string;
+  /** Undefined: use the embedded cluster. */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  embeddedPgPort: number;
+  pgBinDir: string | undefined;
+  storageUrl: string;
+  gcsApiEndpoint: string | undefined;
+  gcsProjectId: string | undefined;
+  apiKeyCacheTtlMs: number;
+  jobRetentionSeconds: number;
+  restoreConcurrency: number;
+  restoreTimeoutMs: number;
+  offloadThresholdBytes: number;
+  inlineDocumentLimitBytes: number;
+  bodyLimitBytes: number;
+  extraEndpoints: string[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function parseTrustProxy(raw: string): Config['trustProxy'] {
+  const value = raw.trim().toLowerCase();
+  if (value === 'false' || value === '0' || value === '') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const list = raw.split(',').map((s) => s.trim());
+  if (list.some((s) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(s))) {
+    throw new ConfigError(
+      'TRUST_PROXY: expected false, true, a hop count, or a comma-separated list of IP addresses/CIDRs',
+    );
+  }
+  return list;
+}
+
+/** Reads, converts and validates the environment once; the result is frozen. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const known = Object.keys(EnvSchema.properties);
+  // An empty variable means "not set", as it does for most servers' users.
+  const raw: Record<string, unknown> = {};
+  for (const name of known) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const errors = [...Value.Errors(EnvSchema, converted)];
+  if (errors.length > 0) {
+    const messages = errors.map((e) => {
+      const name = e.path.replace(/^\//, '');
+      const given = name in raw ? ` (got ${JSON.stringify(raw[name])})` : '';
+      return `${name}: ${e.message}${given}`;
+    });
+    throw new ConfigError(`invalid configuration: ${[...new Set(messages)].join('; ')}`);
+  }
+  const e = converted as Env;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    basePath: e.BASE_PATH,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    logLevel: e.LOG_LEVEL,
+    logRequests: e.LOG_REQUESTS,
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    pgBinDir: e.PG_BINDIR,
+    storageUrl: e.STORAGE_URL ?? `file://${path.join(dataDir, 'artifacts')}`,
+    gcsApiEndpoint: e.GCS_API_ENDPOINT,
+    gcsProjectId: e.GCS_PROJECT_ID,
+    apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_SECONDS * 1000,
+    jobRetentionSeconds: e.JOB_RETENTION_SECONDS,
+    restoreConcurrency: e.RESTORE_CONCURRENCY,
+    restoreTimeoutMs: e.RESTORE_TIMEOUT_MS,
+    offloadThresholdBytes: e.OFFLOAD_THRESHOLD_BYTES,
+    inlineDocumentLimitBytes: e.INLINE_DOCUMENT_LIMIT_BYTES,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    extraEndpoints: e.EXTRA_ENDPOINTS ? e.EXTRA_ENDPOINTS.split(',') : [],
+  };
+  return Object.freeze(config);
+}

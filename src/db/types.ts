@@ -1,0 +1,83 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ApiKeyScope } from '../auth/scopes.js';
+import type { ArtifactKind, ArtifactRole } from '../storage/artifact-types.js';
+import type { JobStatus } from '../jobs/statuses.js';
+
+/** jsonb columns: written as serialisable values, read back parsed by pg. */
+type Json<T> = ColumnType<T, T | string, T | string>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  organization_id: string;
+  name: string | null;
+  scope: ApiKeyScope;
+  key_hash: string;
+  display_prefix: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  revoked_at: Timestamp | null;
+}
+
+export interface JobsTable {
+  id: string;
+  organization_id: string;
+  status: JobStatus;
+  endpoint: string;
+  request: Json<unknown> | null;
+  response: Json<unknown> | null;
+  error: Json<unknown> | null;
+  warnings: Json<unknown[]> | null;
+  metadata: Json<Record<string, string>> | null;
+  request_gcs_paths: Json<Record<string, string>> | null;
+  cloud_task_name: string | null;
+  cancelled: ColumnType<boolean, boolean | undefined, boolean>;
+  attempt_count: ColumnType<number, number | undefined, number>;
+  max_attempts: ColumnType<number, number | undefined, number>;
+  last_attempt_at: Timestamp | null;
+  last_failure_code: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  started_at: Timestamp | null;
+  completed_at: Timestamp | null;
+  expires_at: Timestamp;
+  run_after: Timestamp;
+  lease_owner: string | null;
+  lease_token: string | null;
+  lease_expires_at: Timestamp | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+export interface JobArtifactsTable {
+  id: Generated<string>;
+  job_id: string;
+  role: ArtifactRole;
+  pointer: string;
+  kind: ArtifactKind;
+  storage_uri: string;
+  /** bigint: pg returns it as a string. */
+  byte_size: ColumnType<string, number, never>;
+  sha256: string;
+  content_type: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface Database {
+  organizations: OrganizationsTable;
+  api_keys: ApiKeysTable;
+  jobs: JobsTable;
+  job_artifacts: JobArtifactsTable;
+}
+
+export type JobRow = Selectable<JobsTable>;
+export type NewJobRow = Insertable<JobsTable>;
+export type JobRowUpdate = Updateable<JobsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type JobArtifactRow = Selectable<JobArtifactsTable>;
+export type NewJobArtifactRow = Insertable<JobArtifactsTable>;

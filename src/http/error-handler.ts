@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type ErrorCode } from '../errors.js';
+
+interface ErrorPayload {
+  detail: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+function payload(code: ErrorCode | string, message: string, details?: Record<string, unknown>): ErrorPayload {
+  return { detail: details ? { code, message, details } : { code, message } };
+}
+
+const LOCATION: Record<string, string> = {
+  querystring: 'query parameter',
+  params: 'path parameter',
+  body: 'body field',
+  headers: 'header',
+};
+
+/** One precise sentence for the first schema violation, naming the field. */
+function validationPayload(error: FastifyError): ErrorPayload {
+  const context = error.validationContext ?? 'body';
+  const first = error.validation?.[0];
+  const params = (first?.params ?? {}) as Record<string, unknown>;
+  let field = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+  if (first?.keyword === 'required') field = [field, String(params.missingProperty)].filter(Boolean).join('.');
+  if (first?.keyword === 'additionalProperties') {
+    field = [field, String(params.additionalProperty)].filter(Boolean).join('.');
+  }
+  let reason = first?.message ?? 'is invalid';
+  if (first?.keyword === 'enum') reason = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
+  if (first?.keyword === 'required') reason = 'is required';
+  if (first?.keyword === 'additionalProperties') reason = 'is not allowed';
+  const where = LOCATION[context] ?? context;
+  const message = field ? `Invalid ${where} '${field}': ${reason}.` : `Invalid ${context}: ${reason}.`;
+  return payload('invalid_request', message, { location: context, field: field || null });
+}
+
+/** Postgres and socket errors that mean "the database is unreachable right now". */
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code) ||
+    code.startsWith('08') || // connection exceptions
+    code === '57P01' || // admin shutdown
+    code === '57P03' // cannot connect now
+  );
+}
+
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError) {
+    return reply.status(error.statusCode).send(payload(error.code, error.message, error.details));
+  }
+  if (error.validation) return reply.status(400).send(validationPayload(error));
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return reply.status(413).send(payload('payload_too_large', `The request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes.`));
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return reply.status(415).send(payload('unsupported_media_type', 'Send the body as application/json.'));
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    // Fastify's own client errors (malformed JSON, bad content-length, …) carry clear messages.
+    const code = error.statusCode === 400 ? 'invalid_request' : `http_${error.statusCode}`;
+    return reply.status(error.statusCode).send(payload(code, error.message));
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.error({ err: error }, 'database unavailable');
+    return reply.status(503).send(payload('service_unavailable', 'The database is unavailable; try again shortly.'));
+  }
+  request.log.error({ err: error }, 'unexpected error');
+  return reply.status(500).send(payload('internal_error', 'An unexpected error occurred; it has been logged.'));
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  return reply
+    .status(404)
+    .send(payload('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`));
+}

@@ -1,0 +1,29 @@
+import { type TSchema, Type } from '@sinclair/typebox';
+
+/** A string enum that validates with one clear message and shows as `enum` in OpenAPI. */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** Query-string booleans: `true/false/1/0`, as curl users write them. */
+export const QueryBoolean = (description: string) =>
+  StringEnum(['true', 'false', '1', '0'] as const, { default: 'false', description });
+
+export const isTrue = (value: string | undefined) => value === 'true' || value === '1';
+
+export const ErrorBody = Type.Object(
+  {
+    detail: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { description: 'The one shape of every error answer.' },
+);
+
+/** Response schemas for the error statuses a route can answer. */
+export function errorResponses<const S extends readonly number[]>(...statuses: S) {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<S[number], typeof ErrorBody>;
+}

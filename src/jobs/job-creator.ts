@@ -1,0 +1,96 @@
+import type { Kysely } from 'kysely';
+import { canonicalJson, sha256Hex } from '../canonical-json.js';
+import type { Database } from '../db/types.js';
+import { AppError } from '../errors.js';
+import { newJobId } from '../ids.js';
+import { deleteArtifacts, offloadDocument } from '../storage/artifact-offloader.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { findJobByIdempotencyKey, insertJobWithArtifacts, type JobDetailRow } from './job-repository.js';
+
+export interface JobCreatorDeps {
+  db: Kysely<Database>;
+  store: ObjectStore;
+  offload: { dataUrlThreshold: number; documentLimit: number; concurrency: number };
+  retentionSeconds: number;
+  now: () => Date;
+}
+
+export interface NewJob {
+  organizationId: string;
+  /** Already normalised to its `/v1/...` form. */
+  endpoint: string;
+  request: Record<string, unknown>;
+  metadata: Record<string, string> | null;
+  idempotencyKey?: string;
+  maxAttempts?: number;
+}
+
+function replayOrConflict(existing: { request_hash: string | null } & JobDetailRow, requestHash: string) {
+  if (existing.request_hash !== requestHash) {
+    throw new AppError(
+      'idempotency_conflict',
+      'This Idempotency-Key was already used with a different request body.',
+      { job_id: existing.id },
+    );
+  }
+  return { row: existing, created: false };
+}
+
+/**
+ * Creates a queued job: offloads the large parts of the request, then inserts the row and its
+ * artifacts in one transaction. Objects written for a job that is not created are deleted.
+ * With an idempotency key, a second create with the same body answers the first job.
+ */
+export async function createJob(deps: JobCreatorDeps, input: NewJob): Promise<{ row: JobDetailRow; created: boolean }> {
+  const requestHash = sha256Hex(canonicalJson({ endpoint: input.endpoint, request: input.request, metadata: input.metadata }));
+  if (input.idempotencyKey) {
+    const existing = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey);
+    if (existing) return replayOrConflict(existing, requestHash);
+  }
+
+  const id = newJobId();
+  const { stored, artifacts } = await offloadDocument(deps.store, input.request, {
+    keyPrefix: `${input.organizationId}/${id}`,
+    role: 'request',
+    dataUrlThreshold: deps.offload.dataUrlThreshold,
+    documentLimit: deps.offload.documentLimit,
+    concurrency: deps.offload.concurrency,
+  });
+  const now = deps.now();
+  let inserted: JobDetailRow | undefined;
+  try {
+    inserted = await deps.db.transaction().execute((trx) =>
+      insertJobWithArtifacts(
+        trx,
+        {
+          id,
+          organization_id: input.organizationId,
+          status: 'queued',
+          endpoint: input.endpoint,
+          request: JSON.stringify(stored),
+          metadata: input.metadata === null ? null : JSON.stringify(input.metadata),
+          request_gcs_paths:
+            artifacts.length > 0 ? JSON.stringify(Object.fromEntries(artifacts.map((a) => [a.pointer, a.storageUri]))) : null,
+          max_attempts: input.maxAttempts,
+          created_at: now,
+          updated_at: now,
+          run_after: now,
+          expires_at: new Date(now.getTime() + deps.retentionSeconds * 1000),
+          idempotency_key: input.idempotencyKey ?? null,
+          request_hash: requestHash,
+        },
+        artifacts,
+      ),
+    );
+  } catch (error) {
+    await deleteArtifacts(deps.store, artifacts);
+    throw error;
+  }
+  if (inserted) return { row: inserted, created: true };
+
+  // A concurrent create with the same idempotency key won the insert.
+  await deleteArtifacts(deps.store, artifacts);
+  const winner = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey as string);
+  if (!winner) throw new Error('idempotent insert lost to a job that no longer exists');
+  return replayOrConflict(winner, requestHash);
+}

@@ -1,0 +1,57 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import { jobNotFound } from '../errors.js';
+import { restoreDocument, type RestoreOptions } from '../storage/artifact-restorer.js';
+import type { ArtifactRole } from '../storage/artifact-types.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { findJobArtifacts, findJobDetail, findJobLifecycle, type JobDetailRow } from './job-repository.js';
+import type { JobStatusView, JobView, JobWarning } from './job-schemas.js';
+import { toJobView, toStatusView } from './job-view.js';
+
+export interface JobReaderDeps {
+  db: Kysely<Database>;
+  store: ObjectStore;
+  restore: RestoreOptions;
+}
+
+export interface Includes {
+  request: boolean;
+  response: boolean;
+}
+
+export async function readJobStatus(db: Kysely<Database>, organizationId: string, jobId: string): Promise<JobStatusView> {
+  const row = await findJobLifecycle(db, organizationId, jobId);
+  if (!row) throw jobNotFound(jobId);
+  return toStatusView(row);
+}
+
+/**
+ * Builds the job object of a row, restoring the asked-for documents from object storage.
+ * Storage trouble never throws here: it becomes null values and warnings.
+ */
+export async function presentJob(deps: JobReaderDeps, row: JobDetailRow, include: Includes): Promise<JobView> {
+  const wantResponse = include.response && row.status === 'completed';
+  const roles: ArtifactRole[] = [];
+  if (include.request && row.request != null) roles.push('request');
+  if (wantResponse && row.response != null) roles.push('response');
+  const artifacts = await findJobArtifacts(deps.db, row.id, roles);
+
+  const warnings: JobWarning[] = [];
+  const restore = async (role: ArtifactRole, document: unknown) => {
+    const own = artifacts.filter((a) => a.role === role);
+    const result = await restoreDocument(deps.store, document, own, deps.restore);
+    warnings.push(...result.warnings);
+    return result.document;
+  };
+  const [request, response] = await Promise.all([
+    include.request ? restore('request', row.request ?? null) : null,
+    wantResponse ? restore('response', row.response ?? null) : null,
+  ]);
+  return toJobView(row, { request, response, warnings });
+}
+
+export async function readJob(deps: JobReaderDeps, organizationId: string, jobId: string, include: Includes) {
+  const row = await findJobDetail(deps.db, organizationId, jobId, include);
+  if (!row) throw jobNotFound(jobId);
+  return presentJob(deps, row, include);
+}

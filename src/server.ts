@@ -1,0 +1,56 @@
+import { buildApp } from './app.js';
+import { countActiveApiKeys } from './auth/api-key-repository.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { openRuntime } from './runtime.js';
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const runtime = await openRuntime(config, { log: (m) => logger.info(m), applicationName: 'jobs-server' });
+  const app = await buildApp({ config, db: runtime.db, store: runtime.store, logger });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    try {
+      await app.close();
+      await runtime.close();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    logger.error({ err: error }, `could not listen on ${config.host}:${config.port} (set PORT or HOST)`);
+    await runtime.close();
+    process.exit(1);
+  }
+  logger.info(
+    { storage: runtime.store.baseUri, database: config.databaseUrl ? 'DATABASE_URL' : runtime.embeddedDatabaseUrl },
+    `jobs server ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}${config.basePath}`,
+  );
+  if ((await countActiveApiKeys(runtime.db)) === 0) {
+    logger.info('no API key exists yet: run `npm run cli -- quickstart` to create an organization and a client key');
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { mapWithConcurrency } from '../concurrency.js';
+import type { ArtifactKind, ArtifactRole } from './artifact-types.js';
+import { decodePointer, setAtPointer } from './json-pointer.js';
+import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
+
+/** What the restorer needs to know of one offloaded value (a row of job_artifacts). */
+export interface ArtifactRecord {
+  role: ArtifactRole;
+  pointer: string;
+  kind: ArtifactKind;
+  storageUri: string;
+  byteSize: number;
+  sha256: string;
+  contentType: string;
+}
+
+export const RESTORE_FAILURE_REASONS = [
+  'not_found',
+  'storage_error',
+  'timeout',
+  'size_mismatch',
+  'checksum_mismatch',
+  'invalid_content',
+] as const;
+export type RestoreFailureReason = (typeof RESTORE_FAILURE_REASONS)[number];
+
+export interface RestoreWarning {
+  code: 'artifact_restore_failed';
+  message: string;
+  details: { pointer: string; reason: RestoreFailureReason; role: ArtifactRole; storage_uri: string };
+}
+
+export interface RestoreOptions {
+  concurrency: number;
+  timeoutMs: number;
+}
+
+const REASON_TEXT: Record<RestoreFailureReason, string> = {
+  not_found: 'the object does not exist in storage',
+  storage_error: 'object storage answered with an error',
+  timeout: 'reading the object timed out',
+  size_mismatch: 'the object does not have the recorded size',
+  checksum_mismatch: 'the object does not match its recorded sha256',
+  invalid_content: 'the object does not hold valid JSON',
+};
+
+type Fetched = { ok: true; value: unknown } | { ok: false; reason: RestoreFailureReason };
+
+class RestoreTimeout extends Error {}
+
+async function readWithTimeout(store: ObjectStore, uri: string, timeoutMs: number): Promise<Buffer> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  // The race makes the limit hold even for a backend that ignores the abort signal.
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new RestoreTimeout());
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([store.get(uri, { signal: controller.signal }), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchArtifact(store: ObjectStore, artifact: ArtifactRecord, timeoutMs: number): Promise<Fetched> {
+  let bytes: Buffer;
+  try {
+    bytes = await readWithTimeout(store, artifact.storageUri, timeoutMs);
+  } catch (error) {
+    if (error instanceof RestoreTimeout) return { ok: false, reason: 'timeout' };
+    if (error instanceof ObjectNotFoundError) return { ok: false, reason: 'not_found' };
+    return { ok: false, reason: 'storage_error' };
+  }
+  if (bytes.length !== artifact.byteSize) return { ok: false, reason: 'size_mismatch' };
+  if (createHash('sha256').update(bytes).digest('hex') !== artifact.sha256) {
+    return { ok: false, reason: 'checksum_mismatch' };
+  }
+  if (artifact.kind === 'data_url') {
+    return { ok: true, value: `data:${artifact.contentType};base64,${bytes.toString('base64')}` };
+  }
+  try {
+    return { ok: true, value: JSON.parse(bytes.toString('utf8')) };
+  } catch {
+    return { ok: false, reason: 'invalid_content' };
+  }
+}
+
+/**
+ * Puts every offloaded value of one document back at its JSON pointer. Never throws for a
+ * storage problem: a value that cannot be restored becomes null and gets one warning.
+ */
+export async function restoreDocument(
+  store: ObjectStore,
+  document: unknown,
+  artifacts: readonly ArtifactRecord[],
+  options: RestoreOptions,
+): Promise<{ document: unknown; warnings: RestoreWarning[] }> {
+  if (artifacts.length === 0) return { document, warnings: [] };
+  const fetched = await mapWithConcurrency(artifacts, options.concurrency, (a) =>
+    fetchArtifact(store, a, options.timeoutMs),
+  );
+  // Parents before children: a whole offloaded body ('') holds references to its data URLs.
+  const order = artifacts
+    .map((artifact, i) => ({ artifact, result: fetched[i], depth: decodePointer(artifact.pointer).length }))
+    .sort((a, b) => a.depth - b.depth);
+
+  let root = document;
+  const warnings: RestoreWarning[] = [];
+  const failedPointers: string[] = [];
+  for (const { artifact, result } of order) {
+    // Nothing to put a value into when an enclosing artifact could not be restored; that
+    // artifact's own warning already says so.
+    if (failedPointers.some((p) => artifact.pointer.startsWith(`${p}/`) || p === '')) continue;
+    const value = result.ok ? result.value : null;
+    const placed = setAtPointer(root, artifact.pointer, value);
+    if (placed) root = placed.root;
+    if (!result.ok) {
+      failedPointers.push(artifact.pointer);
+      warnings.push({
+        code: 'artifact_restore_failed',
+        message: `Could not restore the ${artifact.role} value at '${artifact.pointer || '/'}': ${REASON_TEXT[result.reason]}.`,
+        details: {
+          pointer: artifact.pointer,
+          reason: result.reason,
+          role: artifact.role,
+          storage_uri: artifact.storageUri,
+        },
+      });
+    }
+  }
+  return { document: root, warnings };
+}

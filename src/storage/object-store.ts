@@ -1,0 +1,39 @@
+/**
+ * The one interface the rest of the server sees for object storage. Objects are addressed by a
+ * key relative to the store's base (`<org>/<job>/<role>/<name>`); `put` answers the full URI
+ * that is recorded in the database (`gs://bucket/prefix/key` or `file:///dir/key`), and
+ * `get`/`delete` take such a URI back.
+ */
+export interface StoredObject {
+  uri: string;
+  byteSize: number;
+  /** Lowercase hex SHA-256 of the bytes. */
+  sha256: string;
+}
+
+export interface ObjectStore {
+  /** The base URI objects are written under, e.g. `gs://bucket/prefix` or `file:///var/lib/jobs`. */
+  readonly baseUri: string;
+  put(key: string, bytes: Buffer, options: { contentType: string; signal?: AbortSignal }): Promise<StoredObject>;
+  /** Throws ObjectNotFoundError when the object does not exist, StorageError on anything else. */
+  get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
+  /** Deleting an object that does not exist succeeds. */
+  delete(uri: string): Promise<void>;
+  /** Releases clients and sockets. */
+  close?(): Promise<void>;
+}
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+  constructor(
+    message: string,
+    readonly uri: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class ObjectNotFoundError extends StorageError {
+  override name = 'ObjectNotFoundError';
+}
