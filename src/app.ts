@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ApiKeyCache } from './auth/api-key-cache.js';
 import { createAuthenticator, requireScopes } from './auth/authenticate.js';
@@ -34,11 +34,13 @@ export async function buildApp(deps: AppDeps) {
   const { config, db, store } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: !config.logRequests,
+    logController: new LogController({
+      disableRequestLogging: !config.logRequests,
+      requestIdLogLabel: 'request_id',
+    }),
     // Fastify accepts a hop count at run time; its types only list the other forms.
     trustProxy: config.trustProxy as boolean | string[],
     requestIdHeader: false,
-    requestIdLogLabel: 'request_id',
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();

@@ -68,7 +68,9 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
       const org = await insertOrganization(rt.db, 'default');
       const created = await createKey(rt, org.id, 'client', 'quickstart');
       print(`organization: ${org.id}\nclient key (shown once, keep it): ${created.key}\n`);
-      print(`Try it:\n  curl -s -H "Api-Key: ${created.key}" http://localhost:${config.port}${config.basePath}/v1/jobs/job_V1StGXR8_Z5jdHi6B-myT`);
+      print(
+        `Try it:\n  curl -s -H "Api-Key: ${created.key}" http://localhost:${config.port}${config.basePath}/v1/jobs/job_V1StGXR8_Z5jdHi6B-myT`,
+      );
       return;
     }
     case 'org create': {
@@ -95,7 +97,8 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
       return;
     }
     case 'seed-job': {
-      if (!values.org || !values.file) throw new UsageError('seed-job needs --org <id> and --file <request.json>');
+      if (!values.org || !values.file)
+        throw new UsageError('seed-job needs --org <id> and --file <request.json>');
       const allowed = new Set([...BUILTIN_ENDPOINTS, ...config.extraEndpoints]);
       const endpoint = normaliseEndpoint(values.endpoint ?? '/v1/documents/extract', allowed);
       if (!endpoint) throw new UsageError(`unknown endpoint ${values.endpoint}`);
@@ -134,7 +137,10 @@ async function main() {
     return;
   }
   const config = loadConfig();
-  const rt = await openRuntime(config, { log: (m) => process.stderr.write(`${m}\n`), applicationName: 'jobs-cli' });
+  const rt = await openRuntime(config, {
+    log: (m) => process.stderr.write(`${m}\n`),
+    applicationName: 'jobs-cli',
+  });
   try {
     await run(rt, config, args);
   } finally {

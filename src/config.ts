@@ -10,7 +10,12 @@ const Int = (options: { default: number; minimum: number; maximum?: number; desc
   Type.Integer(options);
 
 export const EnvSchema = Type.Object({
-  PORT: Int({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port the HTTP server listens on.' }),
+  PORT: Int({
+    default: 8080,
+    minimum: 0,
+    maximum: 65535,
+    description: 'TCP port the HTTP server listens on.',
+  }),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address the HTTP server binds.' }),
   BASE_PATH: Type.String({
     default: '',
@@ -35,7 +40,8 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',
-      description: 'PostgreSQL connection URL. Unset: the server starts its own cluster under DATA_DIR/postgres.',
+      description:
+        'PostgreSQL connection URL. Unset: the server starts its own cluster under DATA_DIR/postgres.',
     }),
   ),
   DATABASE_POOL_SIZE: Int({ default: 10, minimum: 1, maximum: 200, description: 'Connections in the pool.' }),
@@ -51,7 +57,8 @@ export const EnvSchema = Type.Object({
   STORAGE_URL: Type.Optional(
     Type.String({
       pattern: '^(gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?|file://.+)$',
-      description: 'Where artifacts go: `gs://bucket/prefix` or `file:///dir`. Unset: file://DATA_DIR/artifacts.',
+      description:
+        'Where artifacts go: `gs://bucket/prefix` or `file:///dir`. Unset: file://DATA_DIR/artifacts.',
     }),
   ),
   GCS_API_ENDPOINT: Type.Optional(
@@ -65,7 +72,8 @@ export const EnvSchema = Type.Object({
     default: 10,
     minimum: 0,
     maximum: 3600,
-    description: 'How long a verified API key is cached in memory; a revoked key stops working within this time.',
+    description:
+      'How long a verified API key is cached in memory; a revoked key stops working within this time.',
   }),
   JOB_RETENTION_SECONDS: Int({
     default: 604800,
@@ -91,7 +99,8 @@ export const EnvSchema = Type.Object({
   INLINE_DOCUMENT_LIMIT_BYTES: Int({
     default: 262144,
     minimum: 0,
-    description: 'A request or response still larger than this after offloading is stored whole in object storage.',
+    description:
+      'A request or response still larger than this after offloading is stored whole in object storage.',
   }),
   BODY_LIMIT_BYTES: Int({
     default: 52428800,

@@ -32,4 +32,5 @@ export class AppError extends Error {
   }
 }
 
-export const jobNotFound = (jobId: string) => new AppError('not_found', `No job found with id '${jobId}'.`, { job_id: jobId });
+export const jobNotFound = (jobId: string) =>
+  new AppError('not_found', `No job found with id '${jobId}'.`, { job_id: jobId });

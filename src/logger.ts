@@ -5,26 +5,29 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[REDACTED]');
 }
 
-export function createLogger(options: { level: string }): Logger {
-  return pino({
-    level: options.level,
-    redact: {
-      paths: [
-        'req.headers["api-key"]',
-        'req.headers.authorization',
-        'req.query.access_token',
-        'headers["api-key"]',
-        'headers.authorization',
-      ],
-      censor: '[REDACTED]',
+export function createLogger(options: { level: string; destination?: pino.DestinationStream }): Logger {
+  return pino(
+    {
+      level: options.level,
+      redact: {
+        paths: [
+          'req.headers["api-key"]',
+          'req.headers.authorization',
+          'req.query.access_token',
+          'headers["api-key"]',
+          'headers.authorization',
+        ],
+        censor: '[REDACTED]',
+      },
+      serializers: {
+        req: (req) => ({
+          method: req.method,
+          url: redactUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+        }),
+      },
     },
-    serializers: {
-      req: (req) => ({
-        method: req.method,
-        url: redactUrl(req.url),
-        host: req.host,
-        remoteAddress: req.ip,
-      }),
-    },
-  });
+    options.destination,
+  );
 }

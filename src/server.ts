@@ -42,11 +42,16 @@ async function main() {
     process.exit(1);
   }
   logger.info(
-    { storage: runtime.store.baseUri, database: config.databaseUrl ? 'DATABASE_URL' : runtime.embeddedDatabaseUrl },
+    {
+      storage: runtime.store.baseUri,
+      database: config.databaseUrl ? 'DATABASE_URL' : runtime.embeddedDatabaseUrl,
+    },
     `jobs server ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}${config.basePath}`,
   );
   if ((await countActiveApiKeys(runtime.db)) === 0) {
-    logger.info('no API key exists yet: run `npm run cli -- quickstart` to create an organization and a client key');
+    logger.info(
+      'no API key exists yet: run `npm run cli -- quickstart` to create an organization and a client key',
+    );
   }
 }
 

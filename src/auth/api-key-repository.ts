@@ -9,7 +9,10 @@ export interface ActiveApiKey {
   scope: ApiKeyScope;
 }
 
-export async function findActiveApiKeyByHash(db: Kysely<Database>, keyHash: string): Promise<ActiveApiKey | undefined> {
+export async function findActiveApiKeyByHash(
+  db: Kysely<Database>,
+  keyHash: string,
+): Promise<ActiveApiKey | undefined> {
   const row = await db
     .selectFrom('api_keys')
     .select(['id', 'organization_id', 'scope'])
@@ -21,7 +24,13 @@ export async function findActiveApiKeyByHash(db: Kysely<Database>, keyHash: stri
 
 export async function insertApiKey(
   db: Kysely<Database>,
-  key: { organizationId: string; name: string | null; scope: ApiKeyScope; keyHash: string; displayPrefix: string },
+  key: {
+    organizationId: string;
+    name: string | null;
+    scope: ApiKeyScope;
+    keyHash: string;
+    displayPrefix: string;
+  },
 ) {
   return db
     .insertInto('api_keys')

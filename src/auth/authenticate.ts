@@ -53,7 +53,11 @@ export function createAuthenticator(db: Kysely<Database>, cache: ApiKeyCache): A
  * Guards every route of the encapsulated context `app` is: the caller needs a valid key with
  * one of `scopes` (an admin key passes everywhere).
  */
-export function requireScopes(app: FastifyInstance, authenticate: Authenticator, scopes: readonly ApiKeyScope[]) {
+export function requireScopes(
+  app: FastifyInstance,
+  authenticate: Authenticator,
+  scopes: readonly ApiKeyScope[],
+) {
   app.addHook('onRequest', async (request) => {
     const key = await authenticate(request);
     if (key.scope !== 'admin' && !scopes.includes(key.scope)) {

@@ -3,11 +3,19 @@ import type { Database } from '../db/types.js';
 import { newOrganizationId } from '../ids.js';
 
 export async function insertOrganization(db: Kysely<Database>, name: string, id = newOrganizationId()) {
-  return db.insertInto('organizations').values({ id, name }).returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
+  return db
+    .insertInto('organizations')
+    .values({ id, name })
+    .returning(['id', 'name', 'created_at'])
+    .executeTakeFirstOrThrow();
 }
 
 export async function findOrganization(db: Kysely<Database>, id: string) {
-  return db.selectFrom('organizations').select(['id', 'name', 'created_at']).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('organizations')
+    .select(['id', 'name', 'created_at'])
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 export async function listOrganizations(db: Kysely<Database>) {

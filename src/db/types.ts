@@ -1,7 +1,7 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { ApiKeyScope } from '../auth/scopes.js';
-import type { ArtifactKind, ArtifactRole } from '../storage/artifact-types.js';
 import type { JobStatus } from '../jobs/statuses.js';
+import type { ArtifactKind, ArtifactRole } from '../storage/artifact-types.js';
 
 /** jsonb columns: written as serialisable values, read back parsed by pg. */
 type Json<T> = ColumnType<T, T | string, T | string>;

@@ -22,7 +22,8 @@ function validationPayload(error: FastifyError): ErrorPayload {
   const first = error.validation?.[0];
   const params = (first?.params ?? {}) as Record<string, unknown>;
   let field = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-  if (first?.keyword === 'required') field = [field, String(params.missingProperty)].filter(Boolean).join('.');
+  if (first?.keyword === 'required')
+    field = [field, String(params.missingProperty)].filter(Boolean).join('.');
   if (first?.keyword === 'additionalProperties') {
     field = [field, String(params.additionalProperty)].filter(Boolean).join('.');
   }
@@ -53,7 +54,14 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   if (error.validation) return reply.status(400).send(validationPayload(error));
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return reply.status(413).send(payload('payload_too_large', `The request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes.`));
+    return reply
+      .status(413)
+      .send(
+        payload(
+          'payload_too_large',
+          `The request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes.`,
+        ),
+      );
   }
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return reply.status(415).send(payload('unsupported_media_type', 'Send the body as application/json.'));
@@ -65,10 +73,14 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   if (isDatabaseUnavailable(error)) {
     request.log.error({ err: error }, 'database unavailable');
-    return reply.status(503).send(payload('service_unavailable', 'The database is unavailable; try again shortly.'));
+    return reply
+      .status(503)
+      .send(payload('service_unavailable', 'The database is unavailable; try again shortly.'));
   }
   request.log.error({ err: error }, 'unexpected error');
-  return reply.status(500).send(payload('internal_error', 'An unexpected error occurred; it has been logged.'));
+  return reply
+    .status(500)
+    .send(payload('internal_error', 'An unexpected error occurred; it has been logged.'));
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {

@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/types.js';
 import { AppError } from '../errors.js';
@@ -16,7 +16,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> =
   );
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: the database answers', tags: ['health'], response: { 200: Ok, ...errorResponses(503) } } },
+    {
+      schema: {
+        summary: 'Readiness: the database answers',
+        tags: ['health'],
+        response: { 200: Ok, ...errorResponses(503) },
+      },
+    },
     async () => {
       try {
         await sql`select 1`.execute(db);

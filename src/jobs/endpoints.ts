@@ -17,6 +17,8 @@ export const BUILTIN_ENDPOINTS = [
 
 /** Accepts an endpoint with or without its `/v1` prefix; answers the stored form, or undefined. */
 export function normaliseEndpoint(endpoint: string, allowed: ReadonlySet<string>): string | undefined {
-  const withPrefix = endpoint.startsWith('/v1/') ? endpoint : `/v1${endpoint.startsWith('/') ? '' : '/'}${endpoint}`;
+  const withPrefix = endpoint.startsWith('/v1/')
+    ? endpoint
+    : `/v1${endpoint.startsWith('/') ? '' : '/'}${endpoint}`;
   return allowed.has(withPrefix) ? withPrefix : undefined;
 }

@@ -41,8 +41,13 @@ function replayOrConflict(existing: { request_hash: string | null } & JobDetailR
  * artifacts in one transaction. Objects written for a job that is not created are deleted.
  * With an idempotency key, a second create with the same body answers the first job.
  */
-export async function createJob(deps: JobCreatorDeps, input: NewJob): Promise<{ row: JobDetailRow; created: boolean }> {
-  const requestHash = sha256Hex(canonicalJson({ endpoint: input.endpoint, request: input.request, metadata: input.metadata }));
+export async function createJob(
+  deps: JobCreatorDeps,
+  input: NewJob,
+): Promise<{ row: JobDetailRow; created: boolean }> {
+  const requestHash = sha256Hex(
+    canonicalJson({ endpoint: input.endpoint, request: input.request, metadata: input.metadata }),
+  );
   if (input.idempotencyKey) {
     const existing = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey);
     if (existing) return replayOrConflict(existing, requestHash);
@@ -70,7 +75,9 @@ export async function createJob(deps: JobCreatorDeps, input: NewJob): Promise<{ 
           request: JSON.stringify(stored),
           metadata: input.metadata === null ? null : JSON.stringify(input.metadata),
           request_gcs_paths:
-            artifacts.length > 0 ? JSON.stringify(Object.fromEntries(artifacts.map((a) => [a.pointer, a.storageUri]))) : null,
+            artifacts.length > 0
+              ? JSON.stringify(Object.fromEntries(artifacts.map((a) => [a.pointer, a.storageUri])))
+              : null,
           max_attempts: input.maxAttempts,
           created_at: now,
           updated_at: now,

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
 import { type JobReaderDeps, readJob, readJobStatus } from './job-reader.js';
-import { JobParamsSchema, JobSchema, JobStatusSchema, RetrieveQuerySchema, StatusQuerySchema } from './job-schemas.js';
+import {
+  JobParamsSchema,
+  JobSchema,
+  JobStatusSchema,
+  RetrieveQuerySchema,
+  StatusQuerySchema,
+} from './job-schemas.js';
 
 /** GET /v1/jobs/{job_id} and GET /v1/jobs/{job_id}/status. */
 export const jobReadRoutes: FastifyPluginAsyncTypebox<{ deps: JobReaderDeps }> = async (app, { deps }) => {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import { jobNotFound } from '../errors.js';
-import { restoreDocument, type RestoreOptions } from '../storage/artifact-restorer.js';
+import { type RestoreOptions, restoreDocument } from '../storage/artifact-restorer.js';
 import type { ArtifactRole } from '../storage/artifact-types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { findJobArtifacts, findJobDetail, findJobLifecycle, type JobDetailRow } from './job-repository.js';
@@ -19,7 +19,11 @@ export interface Includes {
   response: boolean;
 }
 
-export async function readJobStatus(db: Kysely<Database>, organizationId: string, jobId: string): Promise<JobStatusView> {
+export async function readJobStatus(
+  db: Kysely<Database>,
+  organizationId: string,
+  jobId: string,
+): Promise<JobStatusView> {
   const row = await findJobLifecycle(db, organizationId, jobId);
   if (!row) throw jobNotFound(jobId);
   return toStatusView(row);
@@ -29,7 +33,11 @@ export async function readJobStatus(db: Kysely<Database>, organizationId: string
  * Builds the job object of a row, restoring the asked-for documents from object storage.
  * Storage trouble never throws here: it becomes null values and warnings.
  */
-export async function presentJob(deps: JobReaderDeps, row: JobDetailRow, include: Includes): Promise<JobView> {
+export async function presentJob(
+  deps: JobReaderDeps,
+  row: JobDetailRow,
+  include: Includes,
+): Promise<JobView> {
   const wantResponse = include.response && row.status === 'completed';
   const roles: ArtifactRole[] = [];
   if (include.request && row.request != null) roles.push('request');

@@ -57,7 +57,11 @@ export async function findJobDetail(
     .executeTakeFirst();
 }
 
-export async function findJobArtifacts(db: Db, jobId: string, roles: readonly ArtifactRole[]): Promise<ArtifactRecord[]> {
+export async function findJobArtifacts(
+  db: Db,
+  jobId: string,
+  roles: readonly ArtifactRole[],
+): Promise<ArtifactRecord[]> {
   if (roles.length === 0) return [];
   const rows = await db
     .selectFrom('job_artifacts')

@@ -80,7 +80,9 @@ export type JobWarning = Static<typeof JobWarningSchema>;
 
 export const JobParamsSchema = Type.Object({ job_id: JobIdSchema });
 
-const AccessToken = Type.Optional(Type.String({ description: 'The API key, for callers that cannot set headers.' }));
+const AccessToken = Type.Optional(
+  Type.String({ description: 'The API key, for callers that cannot set headers.' }),
+);
 
 export const RetrieveQuerySchema = Type.Object({
   include_request: Type.Optional(QueryBoolean('Restore and include the original request.')),

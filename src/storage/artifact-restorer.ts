@@ -66,7 +66,11 @@ async function readWithTimeout(store: ObjectStore, uri: string, timeoutMs: numbe
   }
 }
 
-async function fetchArtifact(store: ObjectStore, artifact: ArtifactRecord, timeoutMs: number): Promise<Fetched> {
+async function fetchArtifact(
+  store: ObjectStore,
+  artifact: ArtifactRecord,
+  timeoutMs: number,
+): Promise<Fetched> {
   let bytes: Buffer;
   try {
     bytes = await readWithTimeout(store, artifact.storageUri, timeoutMs);

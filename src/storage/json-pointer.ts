@@ -17,7 +17,11 @@ export function decodePointer(pointer: string): string[] {
  * Sets the value at `pointer` inside `document` and returns the document (a new root when the
  * pointer is ''). Returns undefined when the parent of the pointer does not exist.
  */
-export function setAtPointer(document: unknown, pointer: string, value: unknown): { root: unknown } | undefined {
+export function setAtPointer(
+  document: unknown,
+  pointer: string,
+  value: unknown,
+): { root: unknown } | undefined {
   const segments = decodePointer(pointer);
   if (segments.length === 0) return { root: value };
   let parent: unknown = document;

@@ -14,7 +14,11 @@ export interface StoredObject {
 export interface ObjectStore {
   /** The base URI objects are written under, e.g. `gs://bucket/prefix` or `file:///var/lib/jobs`. */
   readonly baseUri: string;
-  put(key: string, bytes: Buffer, options: { contentType: string; signal?: AbortSignal }): Promise<StoredObject>;
+  put(
+    key: string,
+    bytes: Buffer,
+    options: { contentType: string; signal?: AbortSignal },
+  ): Promise<StoredObject>;
   /** Throws ObjectNotFoundError when the object does not exist, StorageError on anything else. */
   get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
   /** Deleting an object that does not exist succeeds. */
