@@ -13,7 +13,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('api_keys')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('organization_id', 'text', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+    .addColumn('organization_id', 'text', (c) =>
+      c.notNull().references('organizations.id').onDelete('cascade'),
+    )
     .addColumn('name', 'text')
     .addColumn('scope', 'text', (c) => c.notNull().check(sql`scope in ('client', 'worker', 'admin')`))
     .addColumn('key_hash', 'text', (c) => c.notNull().unique())
@@ -26,7 +28,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('jobs')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('organization_id', 'text', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+    .addColumn('organization_id', 'text', (c) =>
+      c.notNull().references('organizations.id').onDelete('cascade'),
+    )
     .addColumn('status', 'text', (c) =>
       c
         .notNull()
@@ -78,7 +82,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await sql`create index jobs_metadata_idx on jobs using gin (metadata jsonb_path_ops)`.execute(db);
   // Claiming: the oldest runnable queued jobs, in the order the claim query sorts them.
-  await sql`create index jobs_claim_idx on jobs (run_after, created_at, id) where status = 'queued'`.execute(db);
+  await sql`create index jobs_claim_idx on jobs (run_after, created_at, id) where status = 'queued'`.execute(
+    db,
+  );
   // Rescue of expired leases.
   await sql`create index jobs_lease_idx on jobs (lease_expires_at) where status = 'in_progress'`.execute(db);
   // Expiry sweep: only jobs that still hold data.
