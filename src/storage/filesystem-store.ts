@@ -1,0 +1,128 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject } from './object-store.js';
+
+/**
+ * Objects as files under one directory: the embedded default, and what tests use when they do not
+ * care about GCS. URIs are canonical `file://` URLs (`pathToFileURL`), so a key segment holding a
+ * space or `#` still round-trips.
+ *
+ * Every path is built from validated key segments joined under the base directory; a URI is never
+ * handed to the filesystem as is, so no URI (`..`, `%2F`, another directory) can reach a file
+ * outside the base. Symbolic links placed inside the base by someone else are followed: the base
+ * directory is assumed to belong to this server.
+ */
+export class FilesystemObjectStore implements ObjectStore {
+  readonly baseUri: string;
+  readonly #root: string;
+  /** `baseUri` with exactly one trailing slash: what every object URI starts with. */
+  readonly #uriPrefix: string;
+
+  constructor(directory: string) {
+    if (!path.isAbsolute(directory)) {
+      throw new Error(`FilesystemObjectStore needs an absolute directory, got ${JSON.stringify(directory)}`);
+    }
+    this.#root = path.resolve(directory);
+    this.baseUri = pathToFileURL(this.#root).href;
+    this.#uriPrefix = this.baseUri.endsWith('/') ? this.baseUri : `${this.baseUri}/`;
+  }
+
+  async put(
+    key: string,
+    bytes: Buffer,
+    options: { contentType: string; signal?: AbortSignal },
+  ): Promise<StoredObject> {
+    const segments = keySegments(key);
+    if (segments === undefined) throw new StorageError(`invalid object key ${JSON.stringify(key)}`, key);
+    const target = path.join(this.#root, ...segments);
+    const uri = pathToFileURL(target).href;
+    const { signal } = options;
+    // Written next to the target and renamed over it: readers see the old object or the whole new
+    // one, never a prefix. The name has no part of the key so it cannot run past NAME_MAX.
+    const temporary = path.join(path.dirname(target), `.tmp-${randomUUID()}`);
+    try {
+      signal?.throwIfAborted();
+      await mkdir(path.dirname(target), { recursive: true });
+      const handle = await open(temporary, 'wx');
+      try {
+        await handle.writeFile(bytes, { signal });
+        // The URI goes into the database once put returns: the bytes must survive a crash by then.
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      signal?.throwIfAborted();
+      await rename(temporary, target);
+    } catch (error) {
+      await unlink(temporary).catch(() => {});
+      throw new StorageError(`could not write ${uri}: ${describe(error)}`, uri, { cause: error });
+    }
+    return { uri, byteSize: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+
+  async get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer> {
+    const file = this.#pathOf(uri);
+    try {
+      return await readFile(file, { signal: options?.signal });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOTDIR: a parent of the path is a file, so the object cannot exist either.
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new ObjectNotFoundError(`object not found: ${uri}`, uri, { cause: error });
+      }
+      throw new StorageError(`could not read ${uri}: ${describe(error)}`, uri, { cause: error });
+    }
+  }
+
+  async delete(uri: string): Promise<void> {
+    const file = this.#pathOf(uri);
+    try {
+      await unlink(file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw new StorageError(`could not delete ${uri}: ${describe(error)}`, uri, { cause: error });
+    }
+  }
+
+  /**
+   * Maps a URI back to a path by string, not through `fileURLToPath`: URL parsing would resolve
+   * `..` and `%2e%2e` before any check could see them.
+   */
+  #pathOf(uri: string): string {
+    if (!uri.startsWith(this.#uriPrefix)) {
+      throw new StorageError(`${uri} is not under this store's base ${this.baseUri}`, uri);
+    }
+    let segments: string[];
+    try {
+      segments = uri.slice(this.#uriPrefix.length).split('/').map(decodeURIComponent);
+    } catch (error) {
+      throw new StorageError(`malformed object URI ${uri}`, uri, { cause: error });
+    }
+    // A decoded segment holding `/` came from `%2F`: refused by isSafeSegment rather than guessed at.
+    if (/[?#]/.test(uri) || !segments.every(isSafeSegment)) {
+      throw new StorageError(`invalid object URI ${uri}`, uri);
+    }
+    return path.join(this.#root, ...segments);
+  }
+}
+
+/**
+ * The segments of a relative key such as `org/job/role/name`, or undefined when the key could
+ * name something other than a file strictly inside the base.
+ */
+function keySegments(key: string): string[] | undefined {
+  const segments = key.split('/');
+  return segments.every(isSafeSegment) ? segments : undefined;
+}
+
+/** Not empty (leading, trailing or double slashes), not `.` or `..`, no separator or NUL. */
+function isSafeSegment(segment: string): boolean {
+  return segment !== '' && segment !== '.' && segment !== '..' && !/[/\\\0]/.test(segment);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
