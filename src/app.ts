@@ -5,13 +5,25 @@ import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ApiKeyCache } from './auth/api-key-cache.js';
 import { createAuthenticator, requireScopes } from './auth/authenticate.js';
+import type { PeriodicTask } from './background/periodic-task.js';
 import type { Config } from './config.js';
+import type { NotificationListener } from './db/notification-listener.js';
 import type { Database } from './db/types.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
+import { createValidatorCompiler } from './http/validators.js';
+import { BUILTIN_ENDPOINTS } from './jobs/endpoints.js';
+import { startExpirySweeper } from './jobs/expiry-sweeper.js';
+import { jobCreatorDeps } from './jobs/job-creator.js';
+import { jobListRoutes } from './jobs/job-list-routes.js';
 import { jobReadRoutes } from './jobs/job-read-routes.js';
 import type { JobReaderDeps } from './jobs/job-reader.js';
+import { type JobWriteDeps, jobWriteRoutes } from './jobs/job-write-routes.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { jobAttemptRoutes } from './workers/job-attempt-routes.js';
+import type { ClaimDeps } from './workers/job-claimer.js';
+import { startLeaseReaper } from './workers/lease-reaper.js';
+import { workerRoutes } from './workers/worker-routes.js';
 
 export interface Clock {
   now(): Date;
@@ -23,6 +35,13 @@ export interface AppDeps {
   store: ObjectStore;
   logger: FastifyBaseLogger;
   clock?: Clock;
+  /** LISTENs for job notifications. Absent: the status route's wait_seconds answers at once. */
+  listener?: NotificationListener;
+  /**
+   * Periodic maintenance (the lease reaper, …), started with the app and stopped on close.
+   * Default: enabled. Tests that control time disable it and run the tasks themselves.
+   */
+  backgroundTasks?: { enabled: boolean };
 }
 
 // A request id from the gateway is kept when it looks like one; anything else is replaced, so
@@ -45,19 +64,20 @@ export async function buildApp(deps: AppDeps) {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     bodyLimit: config.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.setValidatorCompiler(createValidatorCompiler());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
-  // A body-less POST with Content-Type: application/json is accepted as "no body".
-  app.removeContentTypeParser('application/json');
+  // JSON only: any other body answers 415. A body-less POST with Content-Type:
+  // application/json is accepted as "no body".
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
@@ -94,6 +114,23 @@ export async function buildApp(deps: AppDeps) {
     store,
     restore: { concurrency: config.restoreConcurrency, timeoutMs: config.restoreTimeoutMs },
   };
+  const clock = deps.clock ?? { now: () => new Date() };
+  const writerDeps: JobWriteDeps = {
+    ...jobCreatorDeps(config, { db, store, now: () => clock.now() }),
+    clock,
+    maxAttemptsLimit: config.maxAttemptsLimit,
+    endpoints: new Set([...BUILTIN_ENDPOINTS, ...config.extraEndpoints]),
+  };
+  const backoff = { baseSeconds: config.retryBaseSeconds, maxSeconds: config.retryMaxSeconds };
+  const workerDeps: ClaimDeps = {
+    db,
+    store,
+    now: () => clock.now(),
+    backoff,
+    offload: writerDeps.offload,
+    reader: readerDeps,
+    listener: deps.listener,
+  };
   const authenticate = createAuthenticator(db, new ApiKeyCache(config.apiKeyCacheTtlMs));
 
   await app.register(
@@ -104,13 +141,52 @@ export async function buildApp(deps: AppDeps) {
       await root.register(
         async (clientApi) => {
           requireScopes(clientApi, authenticate, ['client']);
-          await clientApi.register(jobReadRoutes, { deps: readerDeps });
+          await clientApi.register(jobReadRoutes, { deps: readerDeps, listener: deps.listener });
+          await clientApi.register(jobListRoutes, { deps: readerDeps, endpoints: writerDeps.endpoints });
+          await clientApi.register(jobWriteRoutes, { deps: writerDeps });
+          await clientApi.register(jobAttemptRoutes, { db });
         },
         { prefix: '/v1' },
+      );
+
+      await root.register(
+        async (workerApi) => {
+          requireScopes(workerApi, authenticate, ['worker']);
+          await workerApi.register(workerRoutes, {
+            deps: workerDeps,
+            endpoints: writerDeps.endpoints,
+            leases: { defaultSeconds: config.leaseSeconds, maxSeconds: config.maxLeaseSeconds },
+          });
+        },
+        { prefix: '/v1/worker' },
       );
     },
     { prefix: config.basePath },
   );
+
+  const backgroundTasks: PeriodicTask[] = [];
+  if (deps.backgroundTasks?.enabled ?? true) {
+    backgroundTasks.push(
+      startLeaseReaper({
+        db,
+        now: () => clock.now(),
+        backoff,
+        batchSize: config.reaperBatchSize,
+        intervalMs: config.reaperIntervalMs,
+        logger: app.log,
+      }),
+      startExpirySweeper({
+        db,
+        store,
+        now: () => clock.now(),
+        intervalMs: config.expirySweepIntervalMs,
+        logger: app.log,
+      }),
+    );
+  }
+  app.addHook('onClose', async () => {
+    await Promise.all(backgroundTasks.map((task) => task.stop()));
+  });
 
   return app;
 }

@@ -2,16 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { insertApiKey, listApiKeys, revokeApiKey } from './auth/api-key-repository.js';
 import { generateApiKey } from './auth/api-keys.js';
-import { insertOrganization, listOrganizations } from './auth/organization-repository.js';
+import { findOrganization, insertOrganization, listOrganizations } from './auth/organization-repository.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from './auth/scopes.js';
 import { ConfigError, loadConfig } from './config.js';
 import { BUILTIN_ENDPOINTS, normaliseEndpoint } from './jobs/endpoints.js';
-import { createJob } from './jobs/job-creator.js';
+import { createJob, jobCreatorDeps } from './jobs/job-creator.js';
 import { openRuntime, type Runtime } from './runtime.js';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
-  quickstart                          create an organization "default" and a client key (printed once)
+  quickstart                          create an organization "default" with a client key and a worker key
+                                      (printed once)
   org create <name>                   create an organization; prints its id
   org list                            list organizations
   key create --org <id> [--scope client|worker|admin] [--name <text>]
@@ -40,6 +41,9 @@ function scopeOf(value: string | undefined): ApiKeyScope {
 }
 
 async function createKey(rt: Runtime, organizationId: string, scope: ApiKeyScope, name: string | null) {
+  if (!(await findOrganization(rt.db, organizationId))) {
+    throw new UsageError(`no organization with id ${organizationId} (see: org list)`);
+  }
   const { key, hash, displayPrefix } = generateApiKey();
   const row = await insertApiKey(rt.db, { organizationId, name, scope, keyHash: hash, displayPrefix });
   return { ...row, key };
@@ -66,10 +70,18 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
       return;
     case 'quickstart': {
       const org = await insertOrganization(rt.db, 'default');
-      const created = await createKey(rt, org.id, 'client', 'quickstart');
-      print(`organization: ${org.id}\nclient key (shown once, keep it): ${created.key}\n`);
+      const client = await createKey(rt, org.id, 'client', 'quickstart client');
+      const worker = await createKey(rt, org.id, 'worker', 'quickstart worker');
+      const base = `http://localhost:${config.port}${config.basePath}`;
       print(
-        `Try it:\n  curl -s -H "Api-Key: ${created.key}" http://localhost:${config.port}${config.basePath}/v1/jobs/job_V1StGXR8_Z5jdHi6B-myT`,
+        [
+          `organization: ${org.id}`,
+          `client key (creates and reads jobs; shown once, keep it): ${client.key}`,
+          `worker key (claims and completes jobs; shown once, keep it): ${worker.key}`,
+          '',
+          'Try it:',
+          `  curl -s ${base}/v1/jobs -H "Api-Key: ${client.key}"`,
+        ].join('\n'),
       );
       return;
     }
@@ -104,17 +116,7 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
       if (!endpoint) throw new UsageError(`unknown endpoint ${values.endpoint}`);
       const request = JSON.parse(await readFile(values.file, 'utf8'));
       const { row } = await createJob(
-        {
-          db: rt.db,
-          store: rt.store,
-          offload: {
-            dataUrlThreshold: config.offloadThresholdBytes,
-            documentLimit: config.inlineDocumentLimitBytes,
-            concurrency: config.restoreConcurrency,
-          },
-          retentionSeconds: config.jobRetentionSeconds,
-          now: () => new Date(),
-        },
+        jobCreatorDeps(config, { db: rt.db, store: rt.store, now: () => new Date() }),
         {
           organizationId: values.org,
           endpoint,

@@ -107,6 +107,56 @@ export const EnvSchema = Type.Object({
     minimum: 1024,
     description: 'Largest accepted request body; larger ones answer 413.',
   }),
+  EXPIRY_SWEEP_INTERVAL_SECONDS: Int({
+    default: 60,
+    minimum: 1,
+    description: 'How often expired jobs are marked and their stored objects deleted.',
+  }),
+  DEFAULT_MAX_ATTEMPTS: Int({
+    default: 3,
+    minimum: 1,
+    maximum: 100,
+    description: 'Executions a job gets when its create request does not say (at most MAX_ATTEMPTS_LIMIT).',
+  }),
+  MAX_ATTEMPTS_LIMIT: Int({
+    default: 10,
+    minimum: 1,
+    maximum: 100,
+    description: 'Largest max_attempts a create request may ask for.',
+  }),
+  LEASE_SECONDS: Int({
+    default: 60,
+    minimum: 1,
+    description: 'Lease a worker gets on a claimed job when it does not ask for one; heartbeats renew it.',
+  }),
+  MAX_LEASE_SECONDS: Int({
+    default: 3600,
+    minimum: 1,
+    maximum: 86400,
+    description: 'Longest lease a worker may ask for in a claim or heartbeat.',
+  }),
+  RETRY_BASE_SECONDS: Int({
+    default: 10,
+    minimum: 1,
+    description: 'Backoff before the second attempt of a failed job; doubles with each further attempt.',
+  }),
+  RETRY_MAX_SECONDS: Int({
+    default: 3600,
+    minimum: 1,
+    description: 'Upper bound of the retry backoff.',
+  }),
+  REAPER_INTERVAL_SECONDS: Int({
+    default: 10,
+    minimum: 1,
+    maximum: 3600,
+    description: 'How often expired worker leases are looked for and their jobs requeued or failed.',
+  }),
+  REAPER_BATCH_SIZE: Int({
+    default: 100,
+    minimum: 1,
+    maximum: 10000,
+    description: 'Expired leases handled per transaction by the lease reaper.',
+  }),
   EXTRA_ENDPOINTS: Type.String({
     default: '',
     pattern: '^(|(/[A-Za-z0-9._~/-]+)(,/[A-Za-z0-9._~/-]+)*)$',
@@ -139,7 +189,16 @@ export interface Config {
   offloadThresholdBytes: number;
   inlineDocumentLimitBytes: number;
   bodyLimitBytes: number;
+  expirySweepIntervalMs: number;
   extraEndpoints: string[];
+  defaultMaxAttempts: number;
+  maxAttemptsLimit: number;
+  leaseSeconds: number;
+  maxLeaseSeconds: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  reaperIntervalMs: number;
+  reaperBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -180,6 +239,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError(`invalid configuration: ${[...new Set(messages)].join('; ')}`);
   }
   const e = converted as Env;
+  const orderings: [string, number, string, number][] = [
+    ['DEFAULT_MAX_ATTEMPTS', e.DEFAULT_MAX_ATTEMPTS, 'MAX_ATTEMPTS_LIMIT', e.MAX_ATTEMPTS_LIMIT],
+    ['LEASE_SECONDS', e.LEASE_SECONDS, 'MAX_LEASE_SECONDS', e.MAX_LEASE_SECONDS],
+    ['RETRY_BASE_SECONDS', e.RETRY_BASE_SECONDS, 'RETRY_MAX_SECONDS', e.RETRY_MAX_SECONDS],
+  ];
+  for (const [lowName, low, highName, high] of orderings) {
+    if (low > high) {
+      throw new ConfigError(`invalid configuration: ${lowName} (${low}) must not exceed ${highName} (${high})`);
+    }
+  }
   const dataDir = path.resolve(e.DATA_DIR);
   const config: Config = {
     port: e.PORT,
@@ -203,7 +272,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     offloadThresholdBytes: e.OFFLOAD_THRESHOLD_BYTES,
     inlineDocumentLimitBytes: e.INLINE_DOCUMENT_LIMIT_BYTES,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    expirySweepIntervalMs: e.EXPIRY_SWEEP_INTERVAL_SECONDS * 1000,
     extraEndpoints: e.EXTRA_ENDPOINTS ? e.EXTRA_ENDPOINTS.split(',') : [],
+    defaultMaxAttempts: e.DEFAULT_MAX_ATTEMPTS,
+    maxAttemptsLimit: e.MAX_ATTEMPTS_LIMIT,
+    leaseSeconds: e.LEASE_SECONDS,
+    maxLeaseSeconds: e.MAX_LEASE_SECONDS,
+    retryBaseSeconds: e.RETRY_BASE_SECONDS,
+    retryMaxSeconds: e.RETRY_MAX_SECONDS,
+    reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
+    reaperBatchSize: e.REAPER_BATCH_SIZE,
   };
   return Object.freeze(config);
 }

@@ -1,8 +1,15 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import { createDatabase } from './db/database.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateToLatest } from './db/migrator.js';
+import {
+  createNotificationListener,
+  JOB_CHANGED_CHANNEL,
+  JOB_QUEUED_CHANNEL,
+  type NotificationListener,
+} from './db/notification-listener.js';
 import type { Database } from './db/types.js';
 import { createObjectStore } from './storage/create-object-store.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -10,6 +17,8 @@ import type { ObjectStore } from './storage/object-store.js';
 export interface Runtime {
   db: Kysely<Database>;
   store: ObjectStore;
+  /** Started when `notifications` was asked for (the server); the CLI does without. */
+  listener?: NotificationListener;
   /** Set when the embedded cluster is used. */
   embeddedDatabaseUrl?: string;
   close(): Promise<void>;
@@ -21,7 +30,11 @@ export interface Runtime {
  */
 export async function openRuntime(
   config: Readonly<Config>,
-  options: { log: (message: string) => void; applicationName: string },
+  options: {
+    log: (message: string) => void;
+    applicationName: string;
+    notifications?: { logger: FastifyBaseLogger };
+  },
 ): Promise<Runtime> {
   const embedded = config.databaseUrl
     ? undefined
@@ -37,8 +50,18 @@ export async function openRuntime(
     poolSize: config.databasePoolSize,
     applicationName: options.applicationName,
   });
+  let listener: NotificationListener | undefined;
   try {
     await migrateToLatest(db);
+    if (options.notifications) {
+      listener = createNotificationListener({
+        connectionString,
+        channels: [JOB_CHANGED_CHANNEL, JOB_QUEUED_CHANNEL],
+        logger: options.notifications.logger,
+        applicationName: `${options.applicationName}-listener`,
+      });
+      await listener.start();
+    }
     const store = createObjectStore({
       storageUrl: config.storageUrl,
       gcsApiEndpoint: config.gcsApiEndpoint,
@@ -47,14 +70,17 @@ export async function openRuntime(
     return {
       db,
       store,
+      listener,
       embeddedDatabaseUrl: embedded?.connectionString,
       async close() {
+        await listener?.close();
         await store.close?.();
         await db.destroy();
         await embedded?.stop();
       },
     };
   } catch (error) {
+    await listener?.close();
     await db.destroy();
     await embedded?.stop();
     throw error;

@@ -16,8 +16,18 @@ async function main() {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
-  const runtime = await openRuntime(config, { log: (m) => logger.info(m), applicationName: 'jobs-server' });
-  const app = await buildApp({ config, db: runtime.db, store: runtime.store, logger });
+  const runtime = await openRuntime(config, {
+    log: (m) => logger.info(m),
+    applicationName: 'jobs-server',
+    notifications: { logger },
+  });
+  const app = await buildApp({
+    config,
+    db: runtime.db,
+    store: runtime.store,
+    logger,
+    listener: runtime.listener,
+  });
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -49,8 +59,10 @@ async function main() {
     `jobs server ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}${config.basePath}`,
   );
   if ((await countActiveApiKeys(runtime.db)) === 0) {
+    // Compiled (Docker) and source (npm start) installs run the CLI differently.
+    const cli = import.meta.url.endsWith('.js') ? 'node dist/src/cli.js' : 'npm run cli --';
     logger.info(
-      'no API key exists yet: run `npm run cli -- quickstart` to create an organization and a client key',
+      `no API key exists yet: run \`${cli} quickstart\` to create an organization with a client and a worker key`,
     );
   }
 }

@@ -2,6 +2,7 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
 import type { ApiKeyScope } from '../auth/scopes.js';
 import type { JobStatus } from '../jobs/statuses.js';
 import type { ArtifactKind, ArtifactRole } from '../storage/artifact-types.js';
+import type { AttemptOutcome } from '../workers/attempt-outcomes.js';
 
 /** jsonb columns: written as serialisable values, read back parsed by pg. */
 type Json<T> = ColumnType<T, T | string, T | string>;
@@ -68,11 +69,35 @@ export interface JobArtifactsTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
+export interface JobAttemptsTable {
+  job_id: string;
+  attempt: number;
+  worker_id: string;
+  lease_token: string;
+  started_at: Timestamp;
+  finished_at: Timestamp | null;
+  /** Null while the attempt runs. */
+  outcome: AttemptOutcome | null;
+  error: Json<unknown> | null;
+}
+
+export interface StorageDeletionsTable {
+  id: Generated<string>;
+  storage_uri: string;
+  job_id: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  last_error: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
   jobs: JobsTable;
   job_artifacts: JobArtifactsTable;
+  storage_deletions: StorageDeletionsTable;
+  job_attempts: JobAttemptsTable;
 }
 
 export type JobRow = Selectable<JobsTable>;
@@ -81,3 +106,4 @@ export type JobRowUpdate = Updateable<JobsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobArtifactRow = Selectable<JobArtifactsTable>;
 export type NewJobArtifactRow = Insertable<JobArtifactsTable>;
+export type JobAttemptRow = Selectable<JobAttemptsTable>;

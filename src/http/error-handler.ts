@@ -31,6 +31,12 @@ function validationPayload(error: FastifyError): ErrorPayload {
   if (first?.keyword === 'enum') reason = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
   if (first?.keyword === 'required') reason = 'is required';
   if (first?.keyword === 'additionalProperties') reason = 'is not allowed';
+  if (context === 'body' && !field && first?.keyword === 'type') {
+    return payload('invalid_request', 'The request body must be a JSON object.', {
+      location: 'body',
+      field: null,
+    });
+  }
   const where = LOCATION[context] ?? context;
   const message = field ? `Invalid ${where} '${field}': ${reason}.` : `Invalid ${context}: ${reason}.`;
   return payload('invalid_request', message, { location: context, field: field || null });

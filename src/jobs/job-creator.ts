@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely';
 import { canonicalJson, sha256Hex } from '../canonical-json.js';
+import type { Config } from '../config.js';
 import type { Database } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { newJobId } from '../ids.js';
-import { deleteArtifacts, offloadDocument } from '../storage/artifact-offloader.js';
+import { OffloadError, offloadDocument } from '../storage/artifact-offloader.js';
+import { discardObjects } from '../storage/discard-objects.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { findJobByIdempotencyKey, insertJobWithArtifacts, type JobDetailRow } from './job-repository.js';
 
@@ -12,7 +14,25 @@ export interface JobCreatorDeps {
   store: ObjectStore;
   offload: { dataUrlThreshold: number; documentLimit: number; concurrency: number };
   retentionSeconds: number;
+  defaultMaxAttempts: number;
   now: () => Date;
+}
+
+/** The creation settings a configuration implies. */
+export function jobCreatorDeps(
+  config: Readonly<Config>,
+  parts: { db: Kysely<Database>; store: ObjectStore; now: () => Date },
+): JobCreatorDeps {
+  return {
+    ...parts,
+    offload: {
+      dataUrlThreshold: config.offloadThresholdBytes,
+      documentLimit: config.inlineDocumentLimitBytes,
+      concurrency: config.restoreConcurrency,
+    },
+    retentionSeconds: config.jobRetentionSeconds,
+    defaultMaxAttempts: config.defaultMaxAttempts,
+  };
 }
 
 export interface NewJob {
@@ -54,13 +74,21 @@ export async function createJob(
   }
 
   const id = newJobId();
-  const { stored, artifacts } = await offloadDocument(deps.store, input.request, {
-    keyPrefix: `${input.organizationId}/${id}`,
-    role: 'request',
-    dataUrlThreshold: deps.offload.dataUrlThreshold,
-    documentLimit: deps.offload.documentLimit,
-    concurrency: deps.offload.concurrency,
-  });
+  let offloaded: Awaited<ReturnType<typeof offloadDocument>>;
+  try {
+    offloaded = await offloadDocument(deps.store, input.request, {
+      keyPrefix: `${input.organizationId}/${id}`,
+      role: 'request',
+      dataUrlThreshold: deps.offload.dataUrlThreshold,
+      documentLimit: deps.offload.documentLimit,
+      concurrency: deps.offload.concurrency,
+    });
+  } catch (error) {
+    if (!(error instanceof OffloadError)) throw error;
+    await discardObjects(deps.db, deps.store, error.written, id);
+    throw error.cause;
+  }
+  const { stored, artifacts } = offloaded;
   const now = deps.now();
   let inserted: JobDetailRow | undefined;
   try {
@@ -78,7 +106,7 @@ export async function createJob(
             artifacts.length > 0
               ? JSON.stringify(Object.fromEntries(artifacts.map((a) => [a.pointer, a.storageUri])))
               : null,
-          max_attempts: input.maxAttempts,
+          max_attempts: input.maxAttempts ?? deps.defaultMaxAttempts,
           created_at: now,
           updated_at: now,
           run_after: now,
@@ -90,13 +118,13 @@ export async function createJob(
       ),
     );
   } catch (error) {
-    await deleteArtifacts(deps.store, artifacts);
+    await discardObjects(deps.db, deps.store, artifacts, id);
     throw error;
   }
   if (inserted) return { row: inserted, created: true };
 
   // A concurrent create with the same idempotency key won the insert.
-  await deleteArtifacts(deps.store, artifacts);
+  await discardObjects(deps.db, deps.store, artifacts, id);
   const winner = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey as string);
   if (!winner) throw new Error('idempotent insert lost to a job that no longer exists');
   return replayOrConflict(winner, requestHash);

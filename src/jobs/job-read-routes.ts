@@ -1,16 +1,27 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { NotificationListener } from '../db/notification-listener.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
-import { type JobReaderDeps, readJob, readJobStatus } from './job-reader.js';
+import { type JobReaderDeps, readJob } from './job-reader.js';
 import {
   JobParamsSchema,
   JobSchema,
   JobStatusSchema,
   RetrieveQuerySchema,
+  StatusHeadersSchema,
   StatusQuerySchema,
 } from './job-schemas.js';
+import { createWaitScopes, readStatusAnswer } from './status-wait.js';
 
 /** GET /v1/jobs/{job_id} and GET /v1/jobs/{job_id}/status. */
-export const jobReadRoutes: FastifyPluginAsyncTypebox<{ deps: JobReaderDeps }> = async (app, { deps }) => {
+export const jobReadRoutes: FastifyPluginAsyncTypebox<{
+  deps: JobReaderDeps;
+  listener?: NotificationListener;
+}> = async (app, { deps, listener }) => {
+  // Long polls answer at once when the server starts closing, instead of holding up shutdown.
+  const waits = createWaitScopes();
+  app.addHook('preClose', async () => waits.abortAll());
+
   app.get(
     '/jobs/:job_id',
     {
@@ -38,13 +49,37 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{ deps: JobReaderDeps }> =
     {
       schema: {
         summary: 'Poll a job',
-        description: 'Lifecycle fields only; never reads payloads or object storage.',
+        description:
+          'Lifecycle fields only; never reads payloads or object storage. Every answer carries an ETag of the state; If-None-Match with the current one answers 304 without a body. wait_seconds=N holds the answer until the job leaves the state the client has (the If-None-Match one, else the one current on arrival), at most N seconds, then answers the current state (200, or 304 when it still matches If-None-Match). A terminal job answers at once. The wait is woken by database notifications of status and cancellation changes, so a waiting request runs no query.',
         tags: ['jobs'],
         params: JobParamsSchema,
         querystring: StatusQuerySchema,
-        response: { 200: JobStatusSchema, ...errorResponses(400, 401, 403, 404) },
+        headers: StatusHeadersSchema,
+        response: {
+          200: JobStatusSchema,
+          // No body: `type: null` is how @fastify/swagger documents an empty answer.
+          304: Type.Unsafe<void>({
+            type: 'null',
+            description: 'The job is still in the state of If-None-Match.',
+          }),
+          ...errorResponses(400, 401, 403, 404),
+        },
       },
     },
-    async (request) => readJobStatus(deps.db, request.auth.organizationId, request.params.job_id),
+    async (request, reply) => {
+      const answer = await readStatusAnswer(
+        { db: deps.db, listener },
+        {
+          organizationId: request.auth.organizationId,
+          jobId: request.params.job_id,
+          waitSeconds: request.query.wait_seconds ?? 0,
+          ifNoneMatch: request.headers['if-none-match'],
+          signal: waits.open(reply.raw),
+        },
+      );
+      reply.header('etag', answer.etag);
+      if (answer.notModified) return reply.code(304).send();
+      return answer.view;
+    },
   );
 };

@@ -29,7 +29,8 @@ export type JobDetailRow = JobLifecycleRow &
   Pick<JobRow, 'cloud_task_name' | 'request_gcs_paths'> &
   Partial<Pick<JobRow, 'request' | 'response'>>;
 
-const DETAIL_COLUMNS = [...LIFECYCLE_COLUMNS, 'cloud_task_name', 'request_gcs_paths'] as const;
+/** The columns of the job object apart from its payloads. */
+export const DETAIL_COLUMNS = [...LIFECYCLE_COLUMNS, 'cloud_task_name', 'request_gcs_paths'] as const;
 
 export async function findJobLifecycle(db: Db, organizationId: string, jobId: string) {
   return db
@@ -124,5 +125,62 @@ export async function findJobByIdempotencyKey(db: Db, organizationId: string, id
     .select([...DETAIL_COLUMNS, 'request_hash'])
     .where('organization_id', '=', organizationId)
     .where('idempotency_key', '=', idempotencyKey)
+    .executeTakeFirst();
+}
+
+/**
+ * One statement: a validating or queued job becomes cancelled at once; a running job is flagged
+ * so its worker stops at its next heartbeat. Undefined when the job is not cancellable (already
+ * terminal, already flagged) or not the organization's: the caller tells those apart.
+ */
+export async function cancelJob(db: Db, organizationId: string, jobId: string, now: Date) {
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({
+      status: eb
+        .case()
+        .when('status', 'in', ['validating', 'queued'])
+        .then('cancelled' as const)
+        .else(eb.ref('status'))
+        .end(),
+      completed_at: eb
+        .case()
+        .when('status', 'in', ['validating', 'queued'])
+        .then(now)
+        .else(eb.ref('completed_at'))
+        .end(),
+      cancelled: true,
+      updated_at: now,
+    }))
+    .where('id', '=', jobId)
+    .where('organization_id', '=', organizationId)
+    .where('status', 'in', ['validating', 'queued', 'in_progress'])
+    .where('cancelled', '=', false)
+    .returning(DETAIL_COLUMNS)
+    .executeTakeFirst();
+}
+
+/**
+ * One statement: a failed or cancelled job goes back to the queue under the same id, runnable
+ * now. attempt_count and last_failure_code stay, as the record of what happened before.
+ */
+export async function requeueJob(db: Db, organizationId: string, jobId: string, now: Date) {
+  return db
+    .updateTable('jobs')
+    .set({
+      status: 'queued',
+      cancelled: false,
+      error: null,
+      completed_at: null,
+      run_after: now,
+      updated_at: now,
+      lease_owner: null,
+      lease_token: null,
+      lease_expires_at: null,
+    })
+    .where('id', '=', jobId)
+    .where('organization_id', '=', organizationId)
+    .where('status', 'in', ['failed', 'cancelled'])
+    .returning(DETAIL_COLUMNS)
     .executeTakeFirst();
 }

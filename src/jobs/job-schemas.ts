@@ -90,4 +90,23 @@ export const RetrieveQuerySchema = Type.Object({
   access_token: AccessToken,
 });
 
-export const StatusQuerySchema = Type.Object({ access_token: AccessToken });
+export const StatusQuerySchema = Type.Object({
+  wait_seconds: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 60,
+      default: 0,
+      description:
+        'Long poll: hold the answer up to this many seconds until the job leaves the state the client has (the one its If-None-Match names, else the one current when the request arrived). A terminal job answers at once.',
+    }),
+  ),
+  access_token: AccessToken,
+});
+
+export const StatusHeadersSchema = Type.Object({
+  'if-none-match': Type.Optional(
+    Type.String({
+      description: 'An ETag of an earlier status answer: 304 while the job is still in that state.',
+    }),
+  ),
+});

@@ -62,10 +62,24 @@ function findDataUrls(document: unknown, threshold: number): Candidate[] {
   return found;
 }
 
+/** An offload that failed part-way; `written` are the objects it had already stored. */
+export class OffloadError extends Error {
+  override name = 'OffloadError';
+  constructor(
+    readonly written: readonly ArtifactRecord[],
+    options: { cause: unknown },
+  ) {
+    super(
+      `offloading to object storage failed: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}`,
+      options,
+    );
+  }
+}
+
 /**
  * Writes the large parts of `document` to object storage. `document` is modified in place.
- * If any write fails, the objects already written are deleted before the error is rethrown,
- * so a failed offload leaves nothing behind.
+ * If any write fails, every write has settled when OffloadError is thrown, and it lists the
+ * objects written, for the caller to discard.
  */
 export async function offloadDocument(
   store: ObjectStore,
@@ -118,12 +132,6 @@ export async function offloadDocument(
     }
     return { stored, artifacts };
   } catch (error) {
-    await deleteArtifacts(store, artifacts);
-    throw error;
+    throw new OffloadError(artifacts, { cause: error });
   }
-}
-
-/** Best effort: a delete that fails leaves an orphan object, never a broken job. */
-export async function deleteArtifacts(store: ObjectStore, artifacts: readonly { storageUri: string }[]) {
-  await Promise.allSettled(artifacts.map((a) => store.delete(a.storageUri)));
 }

@@ -1,4 +1,4 @@
-import { createJob } from '../../src/jobs/job-creator.js';
+import { createJob, jobCreatorDeps } from '../../src/jobs/job-creator.js';
 import { toArtifactRows } from '../../src/jobs/job-repository.js';
 import type { JobStatus } from '../../src/jobs/statuses.js';
 import { offloadDocument } from '../../src/storage/artifact-offloader.js';
@@ -35,17 +35,7 @@ export async function seedJob(ctx: TestContext, organizationId: string, options:
     document: { filename: 'a.txt', url: 'data:text/plain;base64,aGVsbG8=' },
   };
   const { row } = await createJob(
-    {
-      db: ctx.db,
-      store: ctx.store,
-      offload: {
-        dataUrlThreshold: ctx.config.offloadThresholdBytes,
-        documentLimit: ctx.config.inlineDocumentLimitBytes,
-        concurrency: 4,
-      },
-      retentionSeconds: ctx.config.jobRetentionSeconds,
-      now: () => new Date(),
-    },
+    jobCreatorDeps(ctx.config, { db: ctx.db, store: ctx.store, now: () => new Date() }),
     {
       organizationId,
       endpoint: options.endpoint ?? '/v1/documents/extract',

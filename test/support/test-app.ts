@@ -8,6 +8,12 @@ import { generateApiKey } from '../../src/auth/api-keys.js';
 import { insertOrganization } from '../../src/auth/organization-repository.js';
 import type { ApiKeyScope } from '../../src/auth/scopes.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import {
+  createNotificationListener,
+  JOB_CHANGED_CHANNEL,
+  JOB_QUEUED_CHANNEL,
+  type NotificationListener,
+} from '../../src/db/notification-listener.js';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -18,23 +24,37 @@ export interface TestContext {
   db: TestDatabase['db'];
   store: ObjectStore;
   config: Readonly<Config>;
+  listener: NotificationListener;
   close(): Promise<void>;
 }
 
-/** Builds the real app on its own database; the object store defaults to a temp folder. */
+/**
+ * Builds the real app on its own database; the object store defaults to a temp folder.
+ * Background tasks (reaper, sweeper) stay off unless asked for: tests run them explicitly, so
+ * a timer never changes rows under a test's feet.
+ */
 export async function createTestApp(
-  options: { env?: Record<string, string>; store?: ObjectStore; clock?: Clock } = {},
+  options: { env?: Record<string, string>; store?: ObjectStore; clock?: Clock; backgroundTasks?: boolean } = {},
 ): Promise<TestContext> {
   const database = await createTestDatabase();
   const tempDir = options.store ? undefined : await mkdtemp(path.join(os.tmpdir(), 'jobs-store-'));
   const store = options.store ?? new FilesystemObjectStore(tempDir as string);
   const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: database.connectionString, ...options.env });
+  const logger = pino({ level: 'silent' });
+  const listener = createNotificationListener({
+    connectionString: database.connectionString,
+    channels: [JOB_CHANGED_CHANNEL, JOB_QUEUED_CHANNEL],
+    logger,
+  });
+  await listener.start();
   const app = await buildApp({
     config,
     db: database.db,
     store,
-    logger: pino({ level: 'silent' }),
+    logger,
     clock: options.clock,
+    listener,
+    backgroundTasks: { enabled: options.backgroundTasks ?? false },
   });
   await app.ready();
   return {
@@ -43,8 +63,10 @@ export async function createTestApp(
     db: database.db,
     store,
     config,
+    listener,
     async close() {
       await app.close();
+      await listener.close();
       await database.destroy();
       if (tempDir) await rm(tempDir, { recursive: true, force: true });
     },

@@ -1,0 +1,134 @@
+import { mapWithConcurrency } from '../concurrency.js';
+import type { NotificationListener } from '../db/notification-listener.js';
+import { type JobReaderDeps, presentJob } from '../jobs/job-reader.js';
+import type { JobView } from '../jobs/job-schemas.js';
+import { type LeaseDeps, release } from './worker-service.js';
+import { type ClaimedJobRow, claimQueuedJobs, findNextRunAfter } from './worker-repository.js';
+
+export interface ClaimDeps extends LeaseDeps {
+  reader: JobReaderDeps;
+  /** Without one, a waiting claim looks again every second instead of on notification. */
+  listener?: NotificationListener;
+}
+
+export interface ClaimRequest {
+  organizationId: string;
+  workerId: string;
+  /** Stored (`/v1/...`) forms; null for every endpoint. */
+  endpoints: readonly string[] | null;
+  limit: number;
+  leaseSeconds: number;
+  waitSeconds: number;
+}
+
+export interface ClaimedJob {
+  job: JobView;
+  lease_token: string;
+  lease_expires_at: number;
+}
+
+const FALLBACK_POLL_MS = 1000;
+const RESTORES_AT_ONCE = 4;
+
+async function claimOnce(deps: ClaimDeps, input: ClaimRequest): Promise<ClaimedJobRow[]> {
+  const now = deps.now();
+  return claimQueuedJobs(deps.db, {
+    organizationId: input.organizationId,
+    workerId: input.workerId,
+    endpoints: input.endpoints,
+    limit: input.limit,
+    leaseExpiresAt: new Date(now.getTime() + input.leaseSeconds * 1000),
+    now,
+  });
+}
+
+function present(deps: ClaimDeps, rows: readonly ClaimedJobRow[]): Promise<ClaimedJob[]> {
+  return mapWithConcurrency(rows, RESTORES_AT_ONCE, async (row) => ({
+    job: await presentJob(deps.reader, row, { request: true, response: false }),
+    lease_token: row.lease_token,
+    lease_expires_at: Math.floor(row.lease_expires_at.getTime() / 1000),
+  }));
+}
+
+/** Resolves after `ms`, when woken, or when `signal` aborts, whichever comes first. */
+function pause(ms: number, signal: AbortSignal | undefined, setWake: (wake: () => void) => void) {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    setWake(done);
+  });
+}
+
+/**
+ * Claims up to `limit` runnable jobs. With none and `waitSeconds > 0`, waits for a job_queued
+ * notification of a wanted endpoint (or for the next delayed retry to become due) and tries
+ * again, until the deadline. No query runs while waiting. When the caller goes away
+ * (`signal`), jobs claimed in that moment are released at once rather than left to the reaper.
+ */
+export async function claimJobs(
+  deps: ClaimDeps,
+  input: ClaimRequest,
+  signal?: AbortSignal,
+): Promise<ClaimedJob[]> {
+  if (input.waitSeconds <= 0) return present(deps, await claimOnce(deps, input));
+
+  const deadline = Date.now() + input.waitSeconds * 1000;
+  const wanted = input.endpoints === null ? undefined : new Set(input.endpoints);
+  let notified = false;
+  let wake: (() => void) | undefined;
+  const onNotify = () => {
+    notified = true;
+    wake?.();
+  };
+  // Subscribed before the first look, so a job queued between that look and the wait is not missed.
+  const unsubscribe = deps.listener
+    ? [
+        deps.listener.subscribe('job_queued', (endpoint) => {
+          if (!wanted || wanted.has(endpoint)) onNotify();
+        }),
+        // Notifications sent while the listener reconnected are lost: look again.
+        deps.listener.onReconnect(onNotify),
+      ]
+    : [];
+  try {
+    for (;;) {
+      notified = false;
+      console.log('LOOP', Date.now() % 100000, input.workerId, signal?.aborted);
+      const rows = await claimOnce(deps, input);
+      console.log('CLAIMED', Date.now() % 100000, input.workerId, rows.length);
+      if (signal?.aborted) {
+        await handBack(deps, input.organizationId, rows);
+        return [];
+      }
+      if (rows.length > 0) return present(deps, rows);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return [];
+      let sleepMs = remaining;
+      const now = deps.now();
+      const nextDue = await findNextRunAfter(deps.db, { ...input, now });
+      if (nextDue) sleepMs = Math.min(sleepMs, Math.max(1, nextDue.getTime() - now.getTime()));
+      if (!deps.listener) sleepMs = Math.min(sleepMs, FALLBACK_POLL_MS);
+      if (!notified) {
+        await pause(sleepMs, signal, (w) => {
+          wake = w;
+        });
+      }
+      wake = undefined;
+      console.log('WOKE', Date.now() % 100000, input.workerId, signal?.aborted, notified);
+      if (signal?.aborted) return [];
+    }
+  } finally {
+    for (const off of unsubscribe) off();
+  }
+}
+
+async function handBack(deps: ClaimDeps, organizationId: string, rows: readonly ClaimedJobRow[]) {
+  await Promise.allSettled(
+    rows.map((row) => release(deps, { organizationId, jobId: row.id, leaseToken: row.lease_token })),
+  );
+}

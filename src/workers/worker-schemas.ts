@@ -1,0 +1,135 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Nullable, StringEnum } from '../http/schema-helpers.js';
+import { JobResponseSchema, JobSchema, JobWarningSchema } from '../jobs/job-schemas.js';
+import { ATTEMPT_OUTCOMES } from './attempt-outcomes.js';
+
+export const MAX_CLAIM_LIMIT = 100;
+export const MAX_WAIT_SECONDS = 30;
+
+const UnixSeconds = Type.Integer({ description: 'Unix timestamp, seconds.' });
+
+const LeaseToken = Type.String({
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  description: 'The token the claim answered for this job; proves the caller still holds the lease.',
+});
+
+const WorkerId = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'A name for the worker process (host, pid, …): recorded on the job and its attempts.',
+});
+
+const leaseSeconds = (maxLeaseSeconds: number, defaultLeaseSeconds: number) =>
+  Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: maxLeaseSeconds,
+      description: `How long the lease lasts from now, in seconds (default ${defaultLeaseSeconds}). Without a heartbeat before it runs out, the job is taken back.`,
+    }),
+  );
+
+/** Bodies whose bounds come from the configuration. */
+export function leaseBodySchemas(limits: { maxLeaseSeconds: number; defaultLeaseSeconds: number }) {
+  const ClaimBody = Type.Object({
+    worker_id: WorkerId,
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_CLAIM_LIMIT, default: 1, description: 'Most jobs to claim.' }),
+    ),
+    endpoints: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+        minItems: 1,
+        maxItems: 100,
+        description: "Claim only jobs for these endpoints ('/v1' prefix optional). Default: every endpoint.",
+      }),
+    ),
+    lease_seconds: leaseSeconds(limits.maxLeaseSeconds, limits.defaultLeaseSeconds),
+    wait_seconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_WAIT_SECONDS,
+        default: 0,
+        description:
+          'With no runnable job, wait up to this long for one to be queued instead of answering an empty list at once.',
+      }),
+    ),
+  });
+  const HeartbeatBody = Type.Object({
+    lease_token: LeaseToken,
+    lease_seconds: leaseSeconds(limits.maxLeaseSeconds, limits.defaultLeaseSeconds),
+  });
+  return { ClaimBody, HeartbeatBody };
+}
+
+export type ClaimBody = Static<ReturnType<typeof leaseBodySchemas>['ClaimBody']>;
+export type HeartbeatBody = Static<ReturnType<typeof leaseBodySchemas>['HeartbeatBody']>;
+
+export const ClaimedJobSchema = Type.Object({
+  job: JobSchema,
+  lease_token: LeaseToken,
+  lease_expires_at: UnixSeconds,
+});
+
+export const ClaimResponseSchema = Type.Object(
+  { object: Type.Literal('list'), data: Type.Array(ClaimedJobSchema) },
+  { description: 'The claimed jobs, oldest first, each with its restored request; empty when none was runnable.' },
+);
+
+export const HeartbeatResponseSchema = Type.Object({
+  cancel_requested: Type.Boolean({
+    description: 'The client asked to cancel: stop, then report with POST .../cancelled.',
+  }),
+  lease_expires_at: UnixSeconds,
+});
+
+export const LeaseTokenBody = Type.Object({ lease_token: LeaseToken });
+
+export const CompleteBody = Type.Object({
+  lease_token: LeaseToken,
+  response: Type.Object(
+    {
+      status_code: Type.Integer({ minimum: 100, maximum: 599 }),
+      body: Type.Unknown({ description: 'What the endpoint answered; large data: URLs go to object storage.' }),
+    },
+    { description: JobResponseSchema.description },
+  ),
+  warnings: Type.Optional(Type.Array(JobWarningSchema, { maxItems: 100 })),
+});
+
+export const WorkerErrorSchema = Type.Object({
+  code: Type.String({ minLength: 1, maxLength: 100, description: 'A stable machine-readable code.' }),
+  message: Type.String({ maxLength: 10_000 }),
+  details: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
+});
+
+export const FailBody = Type.Object({
+  lease_token: LeaseToken,
+  error: WorkerErrorSchema,
+  retryable: Type.Boolean({
+    description: 'Try again later (after a backoff, while attempts remain), or fail the job now.',
+  }),
+});
+
+export type CompleteInput = Static<typeof CompleteBody>;
+export type FailInput = Static<typeof FailBody>;
+
+export const JobAttemptSchema = Type.Object({
+  object: Type.Literal('job.attempt'),
+  attempt: Type.Integer({ minimum: 1, description: 'The number of the claim: 1 for the first.' }),
+  worker_id: Type.String(),
+  started_at: UnixSeconds,
+  finished_at: Nullable(UnixSeconds),
+  outcome: Nullable(
+    StringEnum(ATTEMPT_OUTCOMES, {
+      description:
+        'null while running; succeeded, failed, lease_expired (the worker stopped heartbeating), cancelled (the worker acknowledged a cancellation), released (handed back; does not use up an attempt).',
+    }),
+  ),
+  error: Nullable(WorkerErrorSchema),
+});
+
+export const JobAttemptListSchema = Type.Object(
+  { object: Type.Literal('list'), data: Type.Array(JobAttemptSchema) },
+  { description: 'Every execution of the job, first to last.' },
+);
+
+export type JobAttemptView = Static<typeof JobAttemptSchema>;

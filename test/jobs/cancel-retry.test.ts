@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedJob } from '../support/job-factory.js';
+import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+
+let ctx: TestContext;
+let tenant: Awaited<ReturnType<typeof createTenant>>;
+
+beforeAll(async () => {
+  ctx = await createTestApp();
+  tenant = await createTenant(ctx.db);
+});
+afterAll(() => ctx.close());
+
+const act = (id: string, action: 'cancel' | 'retry', key = tenant.key) =>
+  ctx.app.inject({ method: 'POST', url: `/v1/jobs/${id}/${action}`, headers: { 'api-key': key } });
+
+const row = (id: string) =>
+  ctx.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+describe('POST /v1/jobs/{job_id}/cancel', () => {
+  it('cancels a queued job at once', async () => {
+    const job = await seedJob(ctx, tenant.organizationId);
+    const res = await act(job.id, 'cancel');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ id: job.id, status: 'cancelled', cancelled: true, request: null });
+    expect(Number.isInteger(res.json().completed_at)).toBe(true);
+  });
+
+  it('cancels a validating job at once', async () => {
+    const job = await seedJob(ctx, tenant.organizationId, { status: 'validating' });
+    expect((await act(job.id, 'cancel')).json()).toMatchObject({ status: 'cancelled', cancelled: true });
+  });
+
+  it('flags a running job and leaves it in_progress for its worker', async () => {
+    const job = await seedJob(ctx, tenant.organizationId, { status: 'in_progress' });
+    const res = await act(job.id, 'cancel');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'in_progress', cancelled: true, completed_at: null });
+  });
+
+  it('answers 409 the second time, changing nothing', async () => {
+    for (const status of ['queued', 'in_progress'] as const) {
+      const job = await seedJob(ctx, tenant.organizationId, { status });
+      expect((await act(job.id, 'cancel')).statusCode).toBe(200);
+      const before = await row(job.id);
+      const again = await act(job.id, 'cancel');
+      expect(again.statusCode).toBe(409);
+      expect(again.json().detail.code).toBe('conflict');
+      expect(await row(job.id)).toEqual(before);
+    }
+  });
+
+  it.each(['completed', 'failed', 'expired'] as const)('answers 409 for a %s job', async (status) => {
+    const job = await seedJob(ctx, tenant.organizationId, { status });
+    const before = await row(job.id);
+    const res = await act(job.id, 'cancel');
+    expect(res.statusCode).toBe(409);
+    expect(res.json().detail).toMatchObject({ code: 'conflict', details: { status } });
+    expect(res.json().detail.message).toBe(`Job '${job.id}' cannot be cancelled: it is ${status}.`);
+    expect(await row(job.id)).toEqual(before);
+  });
+
+  it("answers 404 for another organization's job and a missing one", async () => {
+    const other = await createTenant(ctx.db);
+    const job = await seedJob(ctx, tenant.organizationId);
+    expect((await act(job.id, 'cancel', other.key)).statusCode).toBe(404);
+    expect((await act('job_AAAAAAAAAAAAAAAAAAAAA', 'cancel')).statusCode).toBe(404);
+    expect((await row(job.id)).status).toBe('queued');
+  });
+
+  it('accepts a body-less POST with Content-Type: application/json', async () => {
+    const job = await seedJob(ctx, tenant.organizationId);
+    const res = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/jobs/${job.id}/cancel`,
+      headers: { 'api-key': tenant.key, 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('lets exactly one of many concurrent cancels win', async () => {
+    const job = await seedJob(ctx, tenant.organizationId, { status: 'in_progress' });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => act(job.id, 'cancel')));
+    expect(answers.filter((a) => a.statusCode === 200)).toHaveLength(1);
+    expect(answers.filter((a) => a.statusCode === 409)).toHaveLength(9);
+  });
+});
+
+describe('POST /v1/jobs/{job_id}/retry', () => {
+  it('puts a failed job back in the queue under the same id, keeping its history', async () => {
+    const job = await seedJob(ctx, tenant.organizationId, {
+      status: 'failed',
+      error: { code: 'model_timeout', message: 'took too long' },
+    });
+    const res = await act(job.id, 'retry');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      id: job.id,
+      status: 'queued',
+      error: null,
+      completed_at: null,
+      attempt_count: 1,
+      last_failure_code: 'model_timeout',
+      cancelled: false,
+    });
+    expect((await row(job.id)).run_after.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('puts a cancelled job back in the queue and clears the flag', async () => {
+    const job = await seedJob(ctx, tenant.organizationId);
+    await act(job.id, 'cancel');
+    const res = await act(job.id, 'retry');
+    expect(res.json()).toMatchObject({ status: 'queued', cancelled: false, completed_at: null });
+  });
+
+  it.each(['queued', 'in_progress', 'completed', 'expired'] as const)(
+    'answers 409 for a %s job',
+    async (status) => {
+      const job = await seedJob(ctx, tenant.organizationId, { status });
+      const before = await row(job.id);
+      const res = await act(job.id, 'retry');
+      expect(res.statusCode).toBe(409);
+      expect(res.json().detail.message).toBe(`Job '${job.id}' cannot be retried: it is ${status}.`);
+      expect(await row(job.id)).toEqual(before);
+    },
+  );
+
+  it('requeues once when retried concurrently', async () => {
+    const job = await seedJob(ctx, tenant.organizationId, {
+      status: 'failed',
+      error: { code: 'x', message: 'y' },
+    });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => act(job.id, 'retry')));
+    expect(answers.filter((a) => a.statusCode === 200)).toHaveLength(1);
+  });
+});
