@@ -246,7 +246,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   ];
   for (const [lowName, low, highName, high] of orderings) {
     if (low > high) {
-      throw new ConfigError(`invalid configuration: ${lowName} (${low}) must not exceed ${highName} (${high})`);
+      throw new ConfigError(
+        `invalid configuration: ${lowName} (${low}) must not exceed ${highName} (${high})`,
+      );
     }
   }
   const dataDir = path.resolve(e.DATA_DIR);

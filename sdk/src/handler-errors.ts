@@ -10,7 +10,10 @@ export class NonRetryableError extends Error {
   readonly code: string;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(message: string, options: { code?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { code?: string; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.code = options.code ?? 'handler_error';
     this.details = options.details;
@@ -29,12 +32,18 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
  * its details are `error.details` when that is a plain object.
  */
 export function describeHandlerError(error: unknown): { error: JobError; retryable: boolean } {
-  const fields = isPlainObject(error) || error instanceof Error ? (error as unknown as Record<string, unknown>) : {};
+  const fields =
+    isPlainObject(error) || error instanceof Error ? (error as unknown as Record<string, unknown>) : {};
   const code =
     typeof fields.code === 'string' && fields.code !== '' && fields.code.length <= MAX_CODE_LENGTH
       ? fields.code
       : 'handler_error';
-  const rawMessage = error instanceof Error ? error.message : typeof fields.message === 'string' ? fields.message : String(error);
+  const rawMessage =
+    error instanceof Error
+      ? error.message
+      : typeof fields.message === 'string'
+        ? fields.message
+        : String(error);
   const message = (rawMessage || 'The handler failed without a message.').slice(0, MAX_MESSAGE_LENGTH);
   const details = isPlainObject(fields.details) ? fields.details : undefined;
   return {

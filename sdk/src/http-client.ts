@@ -170,7 +170,9 @@ export class HttpClient {
       });
       // The body is read under the same timeout: a server may stall after the headers.
       const data = await parseBody(response);
-      const ok = (response.status >= 200 && response.status < 300) || options.acceptStatuses?.includes(response.status);
+      const ok =
+        (response.status >= 200 && response.status < 300) ||
+        options.acceptStatuses?.includes(response.status);
       if (!ok) throw toApiError(response.status, response.statusText, response.headers, data);
       return { status: response.status, headers: response.headers, data: data as T };
     } catch (error) {

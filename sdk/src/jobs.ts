@@ -105,7 +105,8 @@ export class Jobs {
       acceptStatuses: [304],
     });
     const etag = response.headers.get('etag');
-    if (response.status === 304) return { notModified: true, job: null, etag: etag ?? (options.etag as string) };
+    if (response.status === 304)
+      return { notModified: true, job: null, etag: etag ?? (options.etag as string) };
     return { notModified: false, job: response.data as JobStatusView, etag };
   }
 
@@ -136,7 +137,10 @@ export class Jobs {
    * Every job matching `params`, page after page (`limit` is the page size), following the
    * `after` cursors: `for await (const job of client.jobs.iterate({status: 'failed'}))`.
    */
-  async *iterate(params: IterateParams = {}, options: CallOptions = {}): AsyncGenerator<Job, void, undefined> {
+  async *iterate(
+    params: IterateParams = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<Job, void, undefined> {
     let after = params.after;
     for (;;) {
       const page = await this.list({ ...params, after }, options);
@@ -158,7 +162,9 @@ export class Jobs {
    * its worker stops. A terminal job, or one already being cancelled: ConflictError.
    */
   async cancel(id: string, options: CallOptions = {}): Promise<Job> {
-    const { data } = await this.http.request<Job>('POST', `${jobPath(id)}/cancel`, { signal: options.signal });
+    const { data } = await this.http.request<Job>('POST', `${jobPath(id)}/cancel`, {
+      signal: options.signal,
+    });
     return data;
   }
 

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import { jobNotFound } from '../errors.js';
-import { type RestoreOptions, restoreDocument } from '../storage/artifact-restorer.js';
+import { type RestoreOptions, restoreDocuments } from '../storage/artifact-restorer.js';
 import type { ArtifactRole } from '../storage/artifact-types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { findJobArtifacts, findJobDetail, findJobLifecycle, type JobDetailRow } from './job-repository.js';
-import type { JobStatusView, JobView, JobWarning } from './job-schemas.js';
+import type { JobStatusView, JobView } from './job-schemas.js';
 import { toJobView, toStatusView } from './job-view.js';
 
 export interface JobReaderDeps {
@@ -44,18 +44,15 @@ export async function presentJob(
   if (wantResponse && row.response != null) roles.push('response');
   const artifacts = await findJobArtifacts(deps.db, row.id, roles);
 
-  const warnings: JobWarning[] = [];
-  const restore = async (role: ArtifactRole, document: unknown) => {
-    const own = artifacts.filter((a) => a.role === role);
-    const result = await restoreDocument(deps.store, document, own, deps.restore);
-    warnings.push(...result.warnings);
-    return result.document;
-  };
-  const [request, response] = await Promise.all([
-    include.request ? restore('request', row.request ?? null) : null,
-    wantResponse ? restore('response', row.response ?? null) : null,
-  ]);
-  return toJobView(row, { request, response, warnings });
+  const documents: Partial<Record<ArtifactRole, unknown>> = {};
+  if (include.request) documents.request = row.request ?? null;
+  if (wantResponse) documents.response = row.response ?? null;
+  const restored = await restoreDocuments(deps.store, documents, artifacts, deps.restore);
+  return toJobView(row, {
+    request: restored.documents.request ?? null,
+    response: restored.documents.response ?? null,
+    warnings: restored.warnings,
+  });
 }
 
 export async function readJob(deps: JobReaderDeps, organizationId: string, jobId: string, include: Includes) {

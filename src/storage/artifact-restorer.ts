@@ -93,40 +93,32 @@ async function fetchArtifact(
   }
 }
 
-/**
- * Puts every offloaded value of one document back at its JSON pointer. Never throws for a
- * storage problem: a value that cannot be restored becomes null and gets one warning.
- */
-export async function restoreDocument(
-  store: ObjectStore,
+function placeArtifacts(
   document: unknown,
-  artifacts: readonly ArtifactRecord[],
-  options: RestoreOptions,
-): Promise<{ document: unknown; warnings: RestoreWarning[] }> {
-  if (artifacts.length === 0) return { document, warnings: [] };
-  const fetched = await mapWithConcurrency(artifacts, options.concurrency, (a) =>
-    fetchArtifact(store, a, options.timeoutMs),
-  );
+  entries: readonly { artifact: ArtifactRecord; result: Fetched }[],
+): { document: unknown; warnings: RestoreWarning[] } {
   // Parents before children: a whole offloaded body ('') holds references to its data URLs.
-  const order = artifacts
-    .map((artifact, i) => ({ artifact, result: fetched[i], depth: decodePointer(artifact.pointer).length }))
+  const order = entries
+    .map((entry) => ({ ...entry, depth: decodePointer(entry.artifact.pointer).length }))
     .sort((a, b) => a.depth - b.depth);
-
   let root = document;
   const warnings: RestoreWarning[] = [];
   const failedPointers: string[] = [];
   for (const { artifact, result } of order) {
     // Nothing to put a value into when an enclosing artifact could not be restored; that
     // artifact's own warning already says so.
-    if (failedPointers.some((p) => artifact.pointer.startsWith(`${p}/`) || p === '')) continue;
-    const value = result.ok ? result.value : null;
-    const placed = setAtPointer(root, artifact.pointer, value);
+    if (failedPointers.some((p) => p === '' || artifact.pointer.startsWith(`${p}/`))) continue;
+    const placed = setAtPointer(root, artifact.pointer, result.ok ? result.value : null);
     if (placed) root = placed.root;
     if (!result.ok) {
       failedPointers.push(artifact.pointer);
+      const where =
+        artifact.pointer === ''
+          ? `the whole ${artifact.role}`
+          : `the ${artifact.role} value at '${artifact.pointer}'`;
       warnings.push({
         code: 'artifact_restore_failed',
-        message: `Could not restore the ${artifact.role} value at '${artifact.pointer || '/'}': ${REASON_TEXT[result.reason]}.`,
+        message: `Could not restore ${where}: ${REASON_TEXT[result.reason]}.`,
         details: {
           pointer: artifact.pointer,
           reason: result.reason,
@@ -137,4 +129,45 @@ export async function restoreDocument(
     }
   }
   return { document: root, warnings };
+}
+
+/**
+ * Puts every offloaded value of a job's documents (request, response) back at its JSON pointer.
+ * All their artifacts are read in one pass, so `options.concurrency` bounds the whole restore.
+ * Never throws for a storage problem: a value that cannot be restored becomes null and gets one
+ * warning.
+ */
+export async function restoreDocuments(
+  store: ObjectStore,
+  documents: Partial<Record<ArtifactRole, unknown>>,
+  artifacts: readonly ArtifactRecord[],
+  options: RestoreOptions,
+): Promise<{ documents: Partial<Record<ArtifactRole, unknown>>; warnings: RestoreWarning[] }> {
+  const wanted = artifacts.filter((a) => a.role in documents);
+  const fetched = await mapWithConcurrency(wanted, options.concurrency, (a) =>
+    fetchArtifact(store, a, options.timeoutMs),
+  );
+  const restored: Partial<Record<ArtifactRole, unknown>> = {};
+  const warnings: RestoreWarning[] = [];
+  for (const role of Object.keys(documents) as ArtifactRole[]) {
+    const entries = wanted
+      .map((artifact, i) => ({ artifact, result: fetched[i] }))
+      .filter((e) => e.artifact.role === role);
+    const placed = placeArtifacts(documents[role], entries);
+    restored[role] = placed.document;
+    warnings.push(...placed.warnings);
+  }
+  return { documents: restored, warnings };
+}
+
+/** restoreDocuments for one document. */
+export async function restoreDocument(
+  store: ObjectStore,
+  document: unknown,
+  artifacts: readonly ArtifactRecord[],
+  options: RestoreOptions,
+): Promise<{ document: unknown; warnings: RestoreWarning[] }> {
+  const role = artifacts[0]?.role ?? 'request';
+  const { documents, warnings } = await restoreDocuments(store, { [role]: document }, artifacts, options);
+  return { document: documents[role], warnings };
 }

@@ -2,8 +2,8 @@ import { mapWithConcurrency } from '../concurrency.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { type JobReaderDeps, presentJob } from '../jobs/job-reader.js';
 import type { JobView } from '../jobs/job-schemas.js';
-import { type LeaseDeps, release } from './worker-service.js';
 import { type ClaimedJobRow, claimQueuedJobs, findNextRunAfter } from './worker-repository.js';
+import { type LeaseDeps, release } from './worker-service.js';
 
 export interface ClaimDeps extends LeaseDeps {
   reader: JobReaderDeps;
@@ -53,6 +53,7 @@ function present(deps: ClaimDeps, rows: readonly ClaimedJobRow[]): Promise<Claim
 /** Resolves after `ms`, when woken, or when `signal` aborts, whichever comes first. */
 function pause(ms: number, signal: AbortSignal | undefined, setWake: (wake: () => void) => void) {
   return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
@@ -75,7 +76,7 @@ export async function claimJobs(
   input: ClaimRequest,
   signal?: AbortSignal,
 ): Promise<ClaimedJob[]> {
-  if (input.waitSeconds <= 0) return present(deps, await claimOnce(deps, input));
+  if (input.waitSeconds <= 0) return deliver(deps, input, await claimOnce(deps, input), signal);
 
   const deadline = Date.now() + input.waitSeconds * 1000;
   const wanted = input.endpoints === null ? undefined : new Set(input.endpoints);
@@ -98,14 +99,8 @@ export async function claimJobs(
   try {
     for (;;) {
       notified = false;
-      console.log('LOOP', Date.now() % 100000, input.workerId, signal?.aborted);
       const rows = await claimOnce(deps, input);
-      console.log('CLAIMED', Date.now() % 100000, input.workerId, rows.length);
-      if (signal?.aborted) {
-        await handBack(deps, input.organizationId, rows);
-        return [];
-      }
-      if (rows.length > 0) return present(deps, rows);
+      if (rows.length > 0 || signal?.aborted) return deliver(deps, input, rows, signal);
       const remaining = deadline - Date.now();
       if (remaining <= 0) return [];
       let sleepMs = remaining;
@@ -119,7 +114,6 @@ export async function claimJobs(
         });
       }
       wake = undefined;
-      console.log('WOKE', Date.now() % 100000, input.workerId, signal?.aborted, notified);
       if (signal?.aborted) return [];
     }
   } finally {
@@ -127,8 +121,32 @@ export async function claimJobs(
   }
 }
 
-async function handBack(deps: ClaimDeps, organizationId: string, rows: readonly ClaimedJobRow[]) {
-  await Promise.allSettled(
-    rows.map((row) => release(deps, { organizationId, jobId: row.id, leaseToken: row.lease_token })),
-  );
+/**
+ * Answers the claimed jobs. Jobs nobody will receive (the caller hung up, or their request
+ * could not be read) are released at once rather than left to run out their lease.
+ */
+async function deliver(
+  deps: ClaimDeps,
+  input: ClaimRequest,
+  rows: readonly ClaimedJobRow[],
+  signal: AbortSignal | undefined,
+): Promise<ClaimedJob[]> {
+  const handBack = () =>
+    Promise.allSettled(
+      rows.map((row) =>
+        release(deps, { organizationId: input.organizationId, jobId: row.id, leaseToken: row.lease_token }),
+      ),
+    );
+  let claimed: ClaimedJob[];
+  try {
+    claimed = signal?.aborted ? [] : await present(deps, rows);
+  } catch (error) {
+    await handBack();
+    throw error;
+  }
+  if (signal?.aborted) {
+    await handBack();
+    return [];
+  }
+  return claimed;
 }

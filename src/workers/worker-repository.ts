@@ -9,7 +9,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** What a job object needs, without the payload columns. */
 const VIEW_COLUMNS = [...LIFECYCLE_COLUMNS, 'cloud_task_name', 'request_gcs_paths'] as const;
 
-export type ClaimedJobRow = JobDetailRow & Pick<JobRow, 'request'> & { lease_token: string; lease_expires_at: Date };
+export type ClaimedJobRow = JobDetailRow &
+  Pick<JobRow, 'request'> & { lease_token: string; lease_expires_at: Date };
 
 export interface ClaimQuery {
   organizationId: string;
@@ -127,7 +128,10 @@ const LEASED_COLUMNS = [
 ] as const;
 
 /** Locks the job while the caller decides what its failure leads to; undefined when the lease is not held. */
-export async function lockLeasedJob(trx: Transaction<Database>, lease: LeaseRef): Promise<LeasedJob | undefined> {
+export async function lockLeasedJob(
+  trx: Transaction<Database>,
+  lease: LeaseRef,
+): Promise<LeasedJob | undefined> {
   const row = await trx
     .selectFrom('jobs')
     .select(LEASED_COLUMNS)

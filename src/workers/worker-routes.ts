@@ -4,7 +4,6 @@ import { errorResponses } from '../http/schema-helpers.js';
 import { normaliseEndpoint } from '../jobs/endpoints.js';
 import { JobParamsSchema, JobSchema } from '../jobs/job-schemas.js';
 import { type ClaimDeps, claimJobs } from './job-claimer.js';
-import { acknowledgeCancel, complete, fail, heartbeat, release } from './worker-service.js';
 import {
   ClaimResponseSchema,
   CompleteBody,
@@ -13,6 +12,7 @@ import {
   LeaseTokenBody,
   leaseBodySchemas,
 } from './worker-schemas.js';
+import { acknowledgeCancel, complete, fail, heartbeat, release } from './worker-service.js';
 
 export interface WorkerRouteOptions {
   deps: ClaimDeps;
@@ -69,7 +69,6 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
       const controller = new AbortController();
       // A client that hangs up stops the wait; 'close' also fires after a normal answer.
       const onClose = () => {
-        console.log('CLOSE', Date.now() % 100000, reply.raw.writableFinished);
         if (!reply.raw.writableFinished) controller.abort();
       };
       reply.raw.on('close', onClose);
@@ -95,7 +94,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
     },
   );
 
-  const lease = (request: { auth: { organizationId: string }; params: { job_id: string } }, token: string) => ({
+  const lease = (
+    request: { auth: { organizationId: string }; params: { job_id: string } },
+    token: string,
+  ) => ({
     organizationId: request.auth.organizationId,
     jobId: request.params.job_id,
     leaseToken: token.toLowerCase(),

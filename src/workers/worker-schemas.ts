@@ -71,7 +71,10 @@ export const ClaimedJobSchema = Type.Object({
 
 export const ClaimResponseSchema = Type.Object(
   { object: Type.Literal('list'), data: Type.Array(ClaimedJobSchema) },
-  { description: 'The claimed jobs, oldest first, each with its restored request; empty when none was runnable.' },
+  {
+    description:
+      'The claimed jobs, oldest first, each with its restored request; empty when none was runnable.',
+  },
 );
 
 export const HeartbeatResponseSchema = Type.Object({
@@ -88,7 +91,9 @@ export const CompleteBody = Type.Object({
   response: Type.Object(
     {
       status_code: Type.Integer({ minimum: 100, maximum: 599 }),
-      body: Type.Unknown({ description: 'What the endpoint answered; large data: URLs go to object storage.' }),
+      body: Type.Unknown({
+        description: 'What the endpoint answered; large data: URLs go to object storage.',
+      }),
     },
     { description: JobResponseSchema.description },
   ),

@@ -27,11 +27,9 @@ beforeAll(async () => {
   const subscribe = ctx.listener.subscribe.bind(ctx.listener);
   ctx.listener.subscribe = (channel, onNotify) => {
     subscriptions++;
-    console.log('SUB', channel, subscriptions, new Error().stack?.split('\n')[2]);
     const off = subscribe(channel, onNotify);
     return () => {
       subscriptions--;
-      console.log('UNSUB', subscriptions);
       off();
     };
   };
@@ -74,7 +72,11 @@ describe('POST /v1/worker/claim', () => {
     expect(claimed.lease_expires_at - before).toBeLessThanOrEqual(121);
 
     const row = await jobRow(ctx, job.id);
-    expect(row).toMatchObject({ status: 'in_progress', lease_owner: 'host-a:42', lease_token: claimed.lease_token });
+    expect(row).toMatchObject({
+      status: 'in_progress',
+      lease_owner: 'host-a:42',
+      lease_token: claimed.lease_token,
+    });
     const attempts = await attemptRows(ctx, job.id);
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatchObject({
@@ -88,7 +90,8 @@ describe('POST /v1/worker/claim', () => {
 
   it('claims oldest first, up to limit, each job once', async () => {
     const jobs = [];
-    for (let i = 0; i < 5; i++) jobs.push(await createQueuedJob(ctx, tenant.organizationId, { at: minutesAgo(10 - i) }));
+    for (let i = 0; i < 5; i++)
+      jobs.push(await createQueuedJob(ctx, tenant.organizationId, { at: minutesAgo(10 - i) }));
     const first = await claimOk(worker, { limit: 3 });
     expect(first.map((c) => c.job.id)).toEqual(jobs.slice(0, 3).map((j) => j.id));
     expect(new Set(first.map((c) => c.lease_token)).size).toBe(3);
@@ -99,10 +102,19 @@ describe('POST /v1/worker/claim', () => {
 
   it('claims only the endpoints asked for, with or without the /v1 prefix', async () => {
     const extract = await createQueuedJob(ctx, tenant.organizationId, { at: minutesAgo(3) });
-    const parse = await createQueuedJob(ctx, tenant.organizationId, { endpoint: '/v1/documents/parse', at: minutesAgo(2) });
-    const split = await createQueuedJob(ctx, tenant.organizationId, { endpoint: '/v1/documents/split', at: minutesAgo(1) });
+    const parse = await createQueuedJob(ctx, tenant.organizationId, {
+      endpoint: '/v1/documents/parse',
+      at: minutesAgo(2),
+    });
+    const split = await createQueuedJob(ctx, tenant.organizationId, {
+      endpoint: '/v1/documents/split',
+      at: minutesAgo(1),
+    });
 
-    const claimed = await claimOk(worker, { limit: 10, endpoints: ['documents/parse', '/v1/documents/split'] });
+    const claimed = await claimOk(worker, {
+      limit: 10,
+      endpoints: ['documents/parse', '/v1/documents/split'],
+    });
     expect(claimed.map((c) => c.job.id)).toEqual([parse.id, split.id]);
     expect((await jobRow(ctx, extract.id)).status).toBe('queued');
     const rest = await claimOk(worker, { limit: 10, endpoints: ['/documents/extract'] });
@@ -199,8 +211,12 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     const started = Date.now();
     const pending = claimOk(worker, { wait_seconds: 1, endpoints: ['/v1/documents/parse'] });
     await until(() => subscriptions === 1);
-    const otherEndpoint = await createQueuedJob(ctx, tenant.organizationId, { endpoint: '/v1/documents/split' });
-    const otherOrganization = await createQueuedJob(ctx, other.organizationId, { endpoint: '/v1/documents/parse' });
+    const otherEndpoint = await createQueuedJob(ctx, tenant.organizationId, {
+      endpoint: '/v1/documents/split',
+    });
+    const otherOrganization = await createQueuedJob(ctx, other.organizationId, {
+      endpoint: '/v1/documents/parse',
+    });
     expect(await pending).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect((await jobRow(ctx, otherEndpoint.id)).status).toBe('queued');
@@ -220,13 +236,8 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     request.on('error', () => {});
     request.end(JSON.stringify({ worker_id: 'gone', wait_seconds: 30 }));
     await until(() => subscriptions === 1);
-    console.log('DESTROY', Date.now() % 100000);
     request.destroy();
-    await until(() => subscriptions === 0).catch(async (e) => {
-      const { rows } = await (await import('kysely')).sql`select pid, state, wait_event_type, wait_event, left(query, 120) as q from pg_stat_activity where datname = current_database()`.execute(ctx.db);
-      console.log('ACTIVITY', rows);
-      throw e;
-    });
+    await until(() => subscriptions === 0);
 
     const job = await createQueuedJob(ctx, tenant.organizationId);
     expect((await jobRow(ctx, job.id)).status).toBe('queued');

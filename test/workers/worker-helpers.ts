@@ -101,7 +101,12 @@ export async function jobRow(ctx: TestContext, jobId: string) {
 }
 
 export async function attemptRows(ctx: TestContext, jobId: string) {
-  return ctx.db.selectFrom('job_attempts').selectAll().where('job_id', '=', jobId).orderBy('attempt').execute();
+  return ctx.db
+    .selectFrom('job_attempts')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .orderBy('attempt')
+    .execute();
 }
 
 export const errorCode = (res: LightMyRequestResponse) => res.json().detail.code as string;

@@ -1,0 +1,40 @@
+export { JobCancelledError, LeaseLostError, WorkerShutdownError } from './abort-reasons.js';
+export { JobsClient, type JobsClientOptions } from './client.js';
+export {
+  type ApiErrorInit,
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  ConnectionError,
+  InternalServerError,
+  JobsApiError,
+  JobsError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  RateLimitError,
+  ServiceUnavailableError,
+  TimeoutError,
+  UnprocessableEntityError,
+  UnsupportedMediaTypeError,
+  WaitTimeoutError,
+} from './errors.js';
+export { describeHandlerError, NonRetryableError } from './handler-errors.js';
+export { type HandlerResponse, toJobResponse } from './handler-result.js';
+export { type FetchLike, HttpClient, type HttpClientOptions } from './http-client.js';
+export {
+  type CallOptions,
+  type CreateOptions,
+  type IterateParams,
+  Jobs,
+  type RetrieveOptions,
+  type StatusNotModified,
+  type StatusOptions,
+  type StatusResult,
+  type StatusSnapshot,
+} from './jobs.js';
+export { createConsoleLogger, type LogLevel, type WorkerLogger } from './logger.js';
+export * from './types.js';
+export type { WaitForCompletionOptions } from './wait-for-completion.js';
+export { createWorker, type JobContext, type JobHandler, type Worker, type WorkerOptions } from './worker.js';
+export { WorkerApi, type WorkerApiOptions } from './worker-api.js';
