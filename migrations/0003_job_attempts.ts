@@ -12,7 +12,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('started_at', 'timestamptz', (c) => c.notNull())
     .addColumn('finished_at', 'timestamptz')
     .addColumn('outcome', 'text', (c) =>
-      c.check(sql`outcome in ('succeeded', 'failed', 'lease_expired', 'cancelled', 'released')`),
+      c.check(sql`outcome in ('succeeded', 'failed', 'lease_expired', 'cancelled', 'released', 'expired')`),
     )
     .addColumn('error', 'jsonb')
     .addPrimaryKeyConstraint('job_attempts_pkey', ['job_id', 'attempt'])

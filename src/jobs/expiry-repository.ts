@@ -3,13 +3,14 @@ import type { Database } from '../db/types.js';
 
 /**
  * One statement per batch: marks up to `limit` jobs past their expires_at as expired, drops
- * their stored request/response, and moves their artifact rows to the storage deletion queue.
+ * their stored request/response, ends the attempt of a job that was running, and moves their
+ * artifact rows to the storage deletion queue.
  * Rows another sweeper holds are skipped, so sweepers in several replicas share the work.
  */
 export async function expireDueJobs(db: Kysely<Database>, now: Date, limit: number): Promise<number> {
   const result = await sql<{ expired: string }>`
     with due as (
-      select id from jobs
+      select id, lease_token from jobs
       where status <> 'expired' and expires_at <= ${now}
       order by expires_at
       limit ${limit}
@@ -28,6 +29,10 @@ export async function expireDueJobs(db: Kysely<Database>, now: Date, limit: numb
       from due
       where jobs.id = due.id
       returning jobs.id
+    ), ended_attempts as (
+      update job_attempts set finished_at = ${now}, outcome = 'expired'
+      from due
+      where job_attempts.lease_token = due.lease_token and job_attempts.finished_at is null
     ), moved as (
       delete from job_artifacts using expired
       where job_artifacts.job_id = expired.id

@@ -126,7 +126,7 @@ export const JobAttemptSchema = Type.Object({
   outcome: Nullable(
     StringEnum(ATTEMPT_OUTCOMES, {
       description:
-        'null while running; succeeded, failed, lease_expired (the worker stopped heartbeating), cancelled (the worker acknowledged a cancellation), released (handed back; does not use up an attempt).',
+        'null while running; succeeded, failed, lease_expired (the worker stopped heartbeating), cancelled (the worker acknowledged a cancellation), released (handed back; does not use up an attempt), expired (the job reached its expires_at while running).',
     }),
   ),
   error: Nullable(WorkerErrorSchema),

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import {
+  type Claimed,
+  claimOk,
+  createQueuedJob,
+  createWorkerTenant,
+  workerClient,
+} from '../workers/worker-helpers.js';
 
 let ctx: TestContext;
 let tenant: Awaited<ReturnType<typeof createTenant>>;
@@ -84,6 +91,55 @@ describe('POST /v1/jobs/{job_id}/cancel', () => {
     const answers = await Promise.all(Array.from({ length: 10 }, () => act(job.id, 'cancel')));
     expect(answers.filter((a) => a.statusCode === 200)).toHaveLength(1);
     expect(answers.filter((a) => a.statusCode === 409)).toHaveLength(9);
+  });
+});
+
+describe('cancel racing a worker', () => {
+  it('ends a raced queued job either cancelled and unclaimed, or claimed and flagged', async () => {
+    const owner = await createWorkerTenant(ctx);
+    const worker = workerClient(ctx, owner.workerKey);
+    for (let i = 0; i < 20; i++) {
+      const job = await createQueuedJob(ctx, owner.organizationId);
+      const [cancelled, claim] = await Promise.all([
+        act(job.id, 'cancel', owner.clientKey),
+        worker.claim({ limit: 1 }),
+      ]);
+      expect(cancelled.statusCode).toBe(200);
+      const claimedIds = claim.json().data.map((c: Claimed) => c.job.id);
+      const final = await row(job.id);
+      if (claimedIds.includes(job.id)) {
+        expect(final).toMatchObject({ status: 'in_progress', cancelled: true });
+        // Leave nothing running for the next round.
+        await worker.release(job.id, { lease_token: claim.json().data[0].lease_token });
+      } else {
+        expect(final).toMatchObject({ status: 'cancelled', cancelled: true });
+      }
+    }
+  });
+
+  it('ends a running job in exactly one terminal state when cancel and completion race; the loser gets 409', async () => {
+    const owner = await createWorkerTenant(ctx);
+    const worker = workerClient(ctx, owner.workerKey);
+    for (let i = 0; i < 10; i++) {
+      await createQueuedJob(ctx, owner.organizationId);
+      const [claimed] = await claimOk(worker, { limit: 1 });
+      const id = claimed.job.id;
+      // The client cancels while the worker reports both completion and the acknowledged
+      // cancellation: only one of the two reports may end the job.
+      await act(id, 'cancel', owner.clientKey);
+      const [completed, acknowledged] = await Promise.all([
+        worker.complete(id, {
+          lease_token: claimed.lease_token,
+          response: { status_code: 200, body: { n: i } },
+        }),
+        worker.cancelled(id, { lease_token: claimed.lease_token }),
+      ]);
+      const codes = [completed.statusCode, acknowledged.statusCode].sort();
+      expect(codes).toEqual([200, 409]);
+      const final = await row(id);
+      expect(final.status).toBe(completed.statusCode === 200 ? 'completed' : 'cancelled');
+      expect((await act(id, 'cancel', owner.clientKey)).statusCode).toBe(409);
+    }
   });
 });
 

@@ -6,6 +6,14 @@ import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import {
+  attemptRows,
+  claimOk,
+  createQueuedJob,
+  createWorkerTenant,
+  jobRow,
+  workerClient,
+} from '../workers/worker-helpers.js';
 
 const withDocument = (seed: number) => ({
   document: { filename: 'a.pdf', url: dataUrl(3000, 'application/pdf', seed).url },
@@ -172,6 +180,26 @@ describe('expiry on the filesystem store', () => {
       });
       expect(res.statusCode).toBe(409);
     }
+  });
+
+  it('ends the attempt of a job that expires while a worker runs it, and fences the worker out', async () => {
+    const owner = await createWorkerTenant(ctx);
+    const job = await createQueuedJob(ctx, owner.organizationId);
+    const worker = workerClient(ctx, owner.workerKey);
+    const [claimed] = await claimOk(worker, { limit: 1 });
+    expect(claimed.job.id).toBe(job.id);
+    await makeDue(ctx, [job.id]);
+    await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+
+    const [attempt] = await attemptRows(ctx, job.id);
+    expect(attempt).toMatchObject({ outcome: 'expired' });
+    expect(attempt.finished_at).toBeInstanceOf(Date);
+    const late = await worker.complete(job.id, {
+      lease_token: claimed.lease_token,
+      response: { status_code: 200, body: {} },
+    });
+    expect(late.statusCode).toBe(409);
+    expect((await jobRow(ctx, job.id)).status).toBe('expired');
   });
 
   it('sets expires_at from JOB_RETENTION_SECONDS', async () => {

@@ -16,7 +16,13 @@ import {
   WorkerApi,
 } from '../../sdk/src/index.js';
 import { dataUrl } from '../support/job-factory.js';
-import { createSdkTenant, parseRequest, type SdkServer, startSdkServer } from './sdk-helpers.js';
+import {
+  createSdkTenant,
+  parseRequest,
+  type SdkServer,
+  startSdkServer,
+  stopSdkServer,
+} from './sdk-helpers.js';
 
 let server: SdkServer;
 let tenant: Awaited<ReturnType<typeof createSdkTenant>>;
@@ -27,7 +33,7 @@ beforeAll(async () => {
   tenant = await createSdkTenant(server.ctx);
   client = new JobsClient({ apiKey: tenant.clientKey, baseUrl: server.baseUrl });
 });
-afterAll(() => server.ctx.close());
+afterAll(() => stopSdkServer(server));
 
 const MISSING_ID = 'job_AAAAAAAAAAAAAAAAAAAAA';
 
@@ -147,11 +153,20 @@ describe('jobs.list, jobs.iterate and jobs.listAll', () => {
     const newestFirst = [...ids].reverse();
 
     const page = await client.jobs.list({ metadata: { batch }, limit: 3 });
-    expect(page).toMatchObject({ object: 'list', has_more: true, first_id: newestFirst[0], last_id: newestFirst[2] });
+    expect(page).toMatchObject({
+      object: 'list',
+      has_more: true,
+      first_id: newestFirst[0],
+      last_id: newestFirst[2],
+    });
     expect(page.data.map((job) => job.id)).toEqual(newestFirst.slice(0, 3));
     expect(page.list_metadata.after).toBe(newestFirst[2]);
 
-    const next = await client.jobs.list({ metadata: { batch }, limit: 3, after: page.list_metadata.after as string });
+    const next = await client.jobs.list({
+      metadata: { batch },
+      limit: 3,
+      after: page.list_metadata.after as string,
+    });
     expect(next.data.map((job) => job.id)).toEqual(newestFirst.slice(3, 6));
 
     const walked: string[] = [];
@@ -184,7 +199,10 @@ describe('jobs.cancel, jobs.retry and jobs.attempts', () => {
     const own = await createSdkTenant(server.ctx);
     const ownClient = new JobsClient({ apiKey: own.clientKey, baseUrl: server.baseUrl });
     const worker = new WorkerApi({ apiKey: own.workerKey, baseUrl: server.baseUrl });
-    const created = await ownClient.jobs.create({ endpoint: '/v1/documents/parse', request: parseRequest('a') });
+    const created = await ownClient.jobs.create({
+      endpoint: '/v1/documents/parse',
+      request: parseRequest('a'),
+    });
     expect(await ownClient.jobs.attempts(created.id)).toEqual({ object: 'list', data: [] });
 
     const [claimed] = (await worker.claim({ worker_id: 'attempts-test' })).data;
@@ -201,7 +219,10 @@ describe('jobs.cancel, jobs.retry and jobs.attempts', () => {
       outcome: 'failed',
       error,
     });
-    expect(await ownClient.jobs.retry(created.id)).toMatchObject({ status: 'queued', last_failure_code: 'bad_input' });
+    expect(await ownClient.jobs.retry(created.id)).toMatchObject({
+      status: 'queued',
+      last_failure_code: 'bad_input',
+    });
   });
 });
 
@@ -234,7 +255,9 @@ describe('typed errors', () => {
     expect(error.status).toBe(422);
     expect(error.details).toMatchObject({ field: 'endpoint' });
 
-    const missing = await client.jobs.create({ endpoint: '/v1/documents/parse', request: {} }).catch((e) => e);
+    const missing = await client.jobs
+      .create({ endpoint: '/v1/documents/parse', request: {} })
+      .catch((e) => e);
     expect(missing).toBeInstanceOf(UnprocessableEntityError);
     expect(missing.details).toEqual({ field: 'request.document' });
   });
@@ -260,8 +283,16 @@ describe('typed errors', () => {
 
   it('a request slower than timeoutMs is a TimeoutError', async () => {
     const never: FetchLike = (_url, init) =>
-      new Promise((_resolve, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
-    const slow = new JobsClient({ apiKey: 'k', baseUrl: server.baseUrl, timeoutMs: 50, maxRetries: 0, fetch: never });
+      new Promise((_resolve, reject) =>
+        init.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+      );
+    const slow = new JobsClient({
+      apiKey: 'k',
+      baseUrl: server.baseUrl,
+      timeoutMs: 50,
+      maxRetries: 0,
+      fetch: never,
+    });
     await expect(slow.jobs.retrieve(MISSING_ID)).rejects.toBeInstanceOf(TimeoutError);
   });
 
@@ -277,14 +308,19 @@ describe('typed errors', () => {
 describe('retries', () => {
   it('retries a GET after a 503', async () => {
     const flaky = failingFetch((_url, init) => init.method === 'GET', 1);
-    const retrying = new JobsClient({ apiKey: tenant.clientKey, baseUrl: server.baseUrl, fetch: flaky.fetch });
+    const retrying = new JobsClient({
+      apiKey: tenant.clientKey,
+      baseUrl: server.baseUrl,
+      fetch: flaky.fetch,
+    });
     const created = await client.jobs.create({ endpoint: '/v1/documents/parse', request: parseRequest('r') });
     expect((await retrying.jobs.retrieve(created.id)).id).toBe(created.id);
     expect(flaky.seen).toEqual([`GET /v1/jobs/${created.id}`, `GET /v1/jobs/${created.id}`]);
   });
 
   it('does not retry a create without an Idempotency-Key, and retries one with a key', async () => {
-    const isCreate = (url: string, init: RequestInit) => init.method === 'POST' && new URL(url).pathname === '/v1/jobs';
+    const isCreate = (url: string, init: RequestInit) =>
+      init.method === 'POST' && new URL(url).pathname === '/v1/jobs';
     const once = failingFetch(isCreate, 1);
     const plain = new JobsClient({ apiKey: tenant.clientKey, baseUrl: server.baseUrl, fetch: once.fetch });
     const params = { endpoint: '/v1/documents/parse', request: parseRequest('k') };

@@ -15,6 +15,19 @@ export async function startSdkServer(options: { env?: Record<string, string>; cl
   return { ctx, baseUrl: `http://127.0.0.1:${port}` } satisfies SdkServer;
 }
 
+/**
+ * Closes the server and its database. fetch may leave a connection open on which it never sent a
+ * request; Node does not count it as idle, so server.close() would wait for its headers timeout.
+ */
+export async function stopSdkServer(server: SdkServer) {
+  const sweep = setInterval(() => server.ctx.app.server.closeAllConnections(), 20);
+  try {
+    await server.ctx.close();
+  } finally {
+    clearInterval(sweep);
+  }
+}
+
 /** An organization with a client key and a worker key: its queue is its own. */
 export async function createSdkTenant(ctx: TestContext) {
   const tenant = await createTenant(ctx.db, 'client');

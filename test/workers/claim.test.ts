@@ -244,3 +244,22 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     expect(await attemptRows(ctx, job.id)).toEqual([]);
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents the worker routes and the attempts route with their bounds', async () => {
+    const doc = (await ctx.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    for (const path of [
+      '/v1/worker/claim',
+      '/v1/worker/jobs/{job_id}/heartbeat',
+      '/v1/worker/jobs/{job_id}/complete',
+      '/v1/worker/jobs/{job_id}/fail',
+      '/v1/worker/jobs/{job_id}/cancelled',
+      '/v1/worker/jobs/{job_id}/release',
+    ]) {
+      expect(doc.paths[path]?.post, path).toBeDefined();
+    }
+    expect(doc.paths['/v1/jobs/{job_id}/attempts'].get).toBeDefined();
+    const claim = doc.paths['/v1/worker/claim'].post.requestBody.content['application/json'].schema;
+    expect(claim.properties.lease_seconds.maximum).toBe(600);
+  });
+});

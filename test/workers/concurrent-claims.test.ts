@@ -2,31 +2,65 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { createDatabase } from '../../src/db/database.js';
+import {
+  createNotificationListener,
+  JOB_CHANGED_CHANNEL,
+  JOB_QUEUED_CHANNEL,
+  type NotificationListener,
+} from '../../src/db/notification-listener.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
-import { type Claimed, createQueuedJob, createWorkerTenant, WORKER_TEST_ENV } from './worker-helpers.js';
+import {
+  type Claimed,
+  createQueuedJob,
+  createWorkerTenant,
+  until,
+  WORKER_TEST_ENV,
+} from './worker-helpers.js';
 
 const JOBS = 2_000;
 const LOOPS_PER_APP = 8;
 
 let ctx: TestContext;
-// A second server on the same database, as another replica would be: its own pool and listener-less.
+// A second server on the same database, as another replica would be: its own pool and listener.
 let replica: App;
 let replicaDb: ReturnType<typeof createDatabase>;
+let replicaListener: NotificationListener;
+let replicaWaits = 0;
 
 beforeAll(async () => {
   ctx = await createTestApp({ env: WORKER_TEST_ENV });
+  const logger = pino({ level: 'silent' });
   replicaDb = createDatabase({ connectionString: ctx.database.connectionString, poolSize: 5 });
+  replicaListener = createNotificationListener({
+    connectionString: ctx.database.connectionString,
+    channels: [JOB_CHANGED_CHANNEL, JOB_QUEUED_CHANNEL],
+    logger,
+  });
+  await replicaListener.start();
+  // Counts the claim waits in progress; the listener itself stays the real one.
+  const subscribe = replicaListener.subscribe.bind(replicaListener);
+  replicaListener.subscribe = (channel, onNotify) => {
+    replicaWaits++;
+    const off = subscribe(channel, onNotify);
+    return () => {
+      replicaWaits--;
+      off();
+    };
+  };
   replica = await buildApp({
     config: ctx.config,
     db: replicaDb,
     store: ctx.store,
-    logger: pino({ level: 'silent' }),
+    logger,
+    listener: replicaListener,
     backgroundTasks: { enabled: false },
   });
   await replica.ready();
 });
+let replicaClosed = false;
 afterAll(async () => {
-  await replica.close();
+  if (!replicaClosed) await replica.close();
+  await replicaListener.close();
   await replicaDb.destroy();
   await ctx.close();
 });
@@ -104,4 +138,22 @@ describe('many workers claiming at once', () => {
       .execute();
     expect(attempts).toEqual([{ outcome: 'succeeded', attempt: 1, n: String(JOBS), jobs: String(JOBS) }]);
   }, 60_000);
+
+  it('a waiting claim ends with an empty list when its server closes, without holding the close up', async () => {
+    const tenant = await createWorkerTenant(ctx);
+    const claim = replica.inject({
+      method: 'POST',
+      url: '/v1/worker/claim',
+      headers: { 'api-key': tenant.workerKey },
+      payload: { worker_id: 'w', wait_seconds: 30 },
+    });
+    await until(() => replicaWaits === 1);
+    const started = Date.now();
+    replicaClosed = true;
+    await replica.close();
+    const res = await claim;
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ object: 'list', data: [] });
+  });
 });
