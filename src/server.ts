@@ -4,6 +4,8 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { openRuntime } from './runtime.js';
 
+const SHUTDOWN_GRACE_MS = 10_000;
+
 async function main() {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -34,6 +36,10 @@ async function main() {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
+    // In-flight requests get a grace period; then keep-alive sockets that never sent a request
+    // (which server.close() waits for) are cut, so shutdown cannot hang.
+    const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    cut.unref();
     try {
       await app.close();
       await runtime.close();

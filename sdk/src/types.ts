@@ -98,7 +98,14 @@ export interface JobList {
   list_metadata: { before: string | null; after: string | null };
 }
 
-export const ATTEMPT_OUTCOMES = ['succeeded', 'failed', 'lease_expired', 'cancelled', 'released'] as const;
+export const ATTEMPT_OUTCOMES = [
+  'succeeded',
+  'failed',
+  'lease_expired',
+  'cancelled',
+  'released',
+  'expired',
+] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 export interface JobAttempt {

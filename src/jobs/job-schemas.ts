@@ -90,6 +90,9 @@ export const RetrieveQuerySchema = Type.Object({
   access_token: AccessToken,
 });
 
+/** Routes whose only query parameter is the credential. */
+export const AccessTokenQuerySchema = Type.Object({ access_token: AccessToken });
+
 export const StatusQuerySchema = Type.Object({
   wait_seconds: Type.Optional(
     Type.Integer({

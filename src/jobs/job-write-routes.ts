@@ -7,7 +7,7 @@ import { checkEndpointRequirements } from './endpoint-requirements.js';
 import { normaliseEndpoint } from './endpoints.js';
 import { createJob, type JobCreatorDeps } from './job-creator.js';
 import { cancel, retry } from './job-lifecycle.js';
-import { JobParamsSchema, JobSchema, StatusQuerySchema } from './job-schemas.js';
+import { AccessTokenQuerySchema, JobParamsSchema, JobSchema } from './job-schemas.js';
 import { toJobView } from './job-view.js';
 import { CreateJobBodySchema, CreateJobHeadersSchema } from './job-write-schemas.js';
 
@@ -31,7 +31,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
           'Validates the request for its endpoint, stores large data: URLs in object storage, and answers the queued job (lightweight: request and response null). 201 for a new job; with an Idempotency-Key already used by this organization with the same body, 200 and the original job (header Idempotent-Replayed: true); with a different body, 409.',
         tags: ['jobs'],
         headers: CreateJobHeadersSchema,
-        querystring: StatusQuerySchema,
+        querystring: AccessTokenQuerySchema,
         body: CreateJobBodySchema,
         response: {
           200: JobSchema,
@@ -97,7 +97,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
           'A validating or queued job becomes cancelled at once. A running job gets cancelled: true and stays in_progress until its worker stops at its next heartbeat. A terminal job, or one already being cancelled, answers 409.',
         tags: ['jobs'],
         params: JobParamsSchema,
-        querystring: StatusQuerySchema,
+        querystring: AccessTokenQuerySchema,
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
@@ -116,7 +116,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
           'A failed or cancelled job goes back to queued under the same id; attempt_count and last_failure_code are kept. Any other status answers 409.',
         tags: ['jobs'],
         params: JobParamsSchema,
-        querystring: StatusQuerySchema,
+        querystring: AccessTokenQuerySchema,
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },

@@ -268,3 +268,14 @@ export async function listJobAttempts(db: Db, jobId: string) {
     .orderBy('attempt')
     .execute();
 }
+
+/** How the attempt of this lease ended (null while it runs; undefined when there is none). */
+export async function findAttemptOutcome(db: Db, jobId: string, leaseToken: string) {
+  const row = await db
+    .selectFrom('job_attempts')
+    .select('outcome')
+    .where('job_id', '=', jobId)
+    .where('lease_token', '=', leaseToken)
+    .executeTakeFirst();
+  return row?.outcome;
+}

@@ -1,18 +1,20 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import { AppError, jobNotFound } from '../errors.js';
-import type { JobDetailRow } from '../jobs/job-repository.js';
+import { findJobDetail, type JobDetailRow } from '../jobs/job-repository.js';
 import type { JobView } from '../jobs/job-schemas.js';
 import { toJobView } from '../jobs/job-view.js';
 import { OffloadError, offloadDocument } from '../storage/artifact-offloader.js';
 import type { ArtifactRecord } from '../storage/artifact-restorer.js';
 import { discardObjects } from '../storage/discard-objects.js';
 import { type ObjectStore, StorageError } from '../storage/object-store.js';
+import type { AttemptOutcome } from './attempt-outcomes.js';
 import type { BackoffPolicy } from './backoff.js';
 import { afterFailedAttempt } from './retry-policy.js';
 import {
   countReleasedAttempts,
   endLease,
+  findAttemptOutcome,
   findLeaseState,
   finishAttempt,
   insertResponseArtifacts,
@@ -59,17 +61,34 @@ async function leaseRejection(db: Kysely<Database>, lease: LeaseRef): Promise<Ap
   );
 }
 
+/**
+ * A report that found its lease already ended. When this very lease ended with this very
+ * outcome, the report is a resend (the worker lost the first answer): it gets the job again,
+ * not a 409 it could not tell from a takeover. Anything else is a 404/409.
+ */
+async function replayOrReject(deps: LeaseDeps, lease: LeaseRef, outcome: AttemptOutcome): Promise<JobView> {
+  if ((await findAttemptOutcome(deps.db, lease.jobId, lease.leaseToken)) === outcome) {
+    const row = await findJobDetail(deps.db, lease.organizationId, lease.jobId, {
+      request: false,
+      response: false,
+    });
+    if (row) return lightweight(row);
+  }
+  throw await leaseRejection(deps.db, lease);
+}
+
 /** Locks the leased job, lets `change` end the lease in the same transaction; a lease not held is a 404/409. */
 async function withLease(
   deps: LeaseDeps,
   lease: LeaseRef,
+  outcome: AttemptOutcome,
   change: (trx: Transaction<Database>, job: LeasedJob) => Promise<JobDetailRow | undefined>,
 ): Promise<JobView> {
   const row = await deps.db.transaction().execute(async (trx) => {
     const job = await lockLeasedJob(trx, lease);
     return job && change(trx, job);
   });
-  if (!row) throw await leaseRejection(deps.db, lease);
+  if (!row) return replayOrReject(deps, lease, outcome);
   return lightweight(row);
 }
 
@@ -132,7 +151,7 @@ export async function complete(deps: LeaseDeps, lease: LeaseRef, input: Complete
   }
   if (!row) {
     await discardObjects(deps.db, deps.store, offloaded.artifacts, lease.jobId);
-    throw await leaseRejection(deps.db, lease);
+    return replayOrReject(deps, lease, 'succeeded');
   }
   return lightweight(row);
 }
@@ -140,7 +159,7 @@ export async function complete(deps: LeaseDeps, lease: LeaseRef, input: Complete
 /** Records the failure on the attempt; the job is queued again after a backoff, or fails. */
 export async function fail(deps: LeaseDeps, lease: LeaseRef, input: Omit<FailInput, 'lease_token'>) {
   const now = deps.now();
-  return withLease(deps, lease, async (trx, job) => {
+  return withLease(deps, lease, 'failed', async (trx, job) => {
     const released = await countReleasedAttempts(trx, [job.id]);
     const end = afterFailedAttempt(
       {
@@ -161,7 +180,7 @@ export async function fail(deps: LeaseDeps, lease: LeaseRef, input: Omit<FailInp
 /** The worker stopped because the client asked: the job ends cancelled. */
 export async function acknowledgeCancel(deps: LeaseDeps, lease: LeaseRef) {
   const now = deps.now();
-  return withLease(deps, lease, async (trx, job) => {
+  return withLease(deps, lease, 'cancelled', async (trx, job) => {
     if (!job.cancelled) {
       throw new AppError(
         'conflict',
@@ -181,7 +200,7 @@ export async function acknowledgeCancel(deps: LeaseDeps, lease: LeaseRef) {
  */
 export async function release(deps: LeaseDeps, lease: LeaseRef) {
   const now = deps.now();
-  return withLease(deps, lease, async (trx, job) => {
+  return withLease(deps, lease, 'released', async (trx, job) => {
     const row = await endLease(
       trx,
       lease,

@@ -123,20 +123,44 @@ describe('POST /v1/worker/jobs/{job_id}/complete', () => {
     expect((await attemptRows(ctx, job.id)).map((a) => a.outcome)).toEqual(['succeeded']);
   });
 
-  it('answers 409 to a second report and changes nothing', async () => {
+  it('answers 409 to a different second report and changes nothing', async () => {
     const { job, lease_token } = await claimOne();
     expect((await worker.complete(job.id, { lease_token, response: OK })).statusCode).toBe(200);
     const before = await jobRow(ctx, job.id);
     for (const res of [
-      await worker.complete(job.id, { lease_token, response: { status_code: 500, body: null } }),
       await worker.fail(job.id, { lease_token, error: { code: 'x', message: 'y' }, retryable: true }),
       await worker.heartbeat(job.id, { lease_token }),
       await worker.release(job.id, { lease_token }),
+      await worker.cancelled(job.id, { lease_token }),
     ]) {
       expect(res.statusCode).toBe(409);
       expect(res.json().detail).toMatchObject({ code: 'conflict', details: { status: 'completed' } });
     }
     expect(await jobRow(ctx, job.id)).toEqual(before);
+  });
+
+  it('answers a resent complete of the same lease with the job, keeping the first result', async () => {
+    const { job, lease_token } = await claimOne();
+    const first = await worker.complete(job.id, { lease_token, response: OK });
+    expect(first.statusCode).toBe(200);
+    const before = await jobRow(ctx, job.id);
+    const resent = await worker.complete(job.id, { lease_token, response: { status_code: 500, body: null } });
+    expect(resent.statusCode).toBe(200);
+    expect(resent.json()).toEqual(first.json());
+    expect(await jobRow(ctx, job.id)).toEqual(before);
+    expect((await attemptRows(ctx, job.id)).map((a) => a.outcome)).toEqual(['succeeded']);
+  });
+
+  it('answers a resent fail of the same lease with the job, recording the failure once', async () => {
+    const { job, lease_token } = await claimOne();
+    const failure = { lease_token, error: { code: 'boom', message: 'no' }, retryable: false };
+    expect((await worker.fail(job.id, failure)).statusCode).toBe(200);
+    const before = await jobRow(ctx, job.id);
+    const resent = await worker.fail(job.id, failure);
+    expect(resent.statusCode).toBe(200);
+    expect(resent.json()).toMatchObject({ id: job.id, status: 'failed' });
+    expect(await jobRow(ctx, job.id)).toEqual(before);
+    expect((await attemptRows(ctx, job.id)).map((a) => a.outcome)).toEqual(['failed']);
   });
 
   it("answers 404 for another organization's job, even with its lease token", async () => {
