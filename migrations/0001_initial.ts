@@ -39,8 +39,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         ),
     )
     .addColumn('endpoint', 'text', (c) => c.notNull())
-    .addColumn('request', 'jsonb')
-    .addColumn('response', 'jsonb')
+    // json, not jsonb: the text is kept as written, so a restored request has the client's key
+    // order. Nothing queries inside these documents.
+    .addColumn('request', 'json')
+    .addColumn('response', 'json')
     .addColumn('error', 'jsonb')
     .addColumn('warnings', 'jsonb')
     .addColumn('metadata', 'jsonb')
