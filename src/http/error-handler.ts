@@ -30,6 +30,11 @@ function validationPayload(error: FastifyError): ErrorPayload {
   let reason = first?.message ?? 'is invalid';
   if (first?.keyword === 'enum') reason = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
   if (first?.keyword === 'required') reason = 'is required';
+  const description = (first as { parentSchema?: { description?: unknown } } | undefined)?.parentSchema
+    ?.description;
+  if (first?.keyword === 'pattern' && typeof description === 'string') {
+    reason = `expected ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}`;
+  }
   if (first?.keyword === 'additionalProperties') reason = 'is not allowed';
   if (context === 'body' && !field && first?.keyword === 'type') {
     return payload('invalid_request', 'The request body must be a JSON object.', {
