@@ -226,7 +226,9 @@ describe('malformed input', () => {
       code: 'invalid_request',
       details: { location: 'params', field },
     });
-    expect(res.json().detail.message).toContain(`'${field}'`);
+    expect(res.json().detail.message).toBe(
+      `Invalid path parameter '${field}': expected a job id: 'job_' followed by 21 characters of A-Z, a-z, 0-9, '_' and '-'.`,
+    );
   });
 
   it.each(['yes', 'TRUE', '2', ''])(
