@@ -25,7 +25,10 @@ export function startPeriodicTask(options: {
       try {
         await options.run();
       } catch (error) {
-        options.logger.error({ err: error, task: options.name }, `${options.name} failed; retrying at the next tick`);
+        options.logger.error(
+          { err: error, task: options.name },
+          `${options.name} failed; retrying at the next tick`,
+        );
       } finally {
         current = undefined;
       }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import { startPeriodicTask } from '../background/periodic-task.js';
-import { mapWithConcurrency } from '../concurrency.js';
+import { mapWithConcurrency, withTimeout } from '../concurrency.js';
 import type { Database } from '../db/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import {
@@ -32,18 +32,6 @@ export interface SweepResult {
 const DELETION_LEASE_SECONDS = 300;
 const MAX_RETRY_DELAY_SECONDS = 3600;
 
-async function deleteWithTimeout(store: ObjectStore, uri: string, timeoutMs: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`delete timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([store.delete(uri), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Retention: expires jobs whose expires_at passed, then deletes the objects queued for
  * deletion (theirs, and those a failed create or completion could not delete at once).
@@ -65,7 +53,7 @@ export async function sweepExpiredJobs(deps: ExpirySweeperDeps): Promise<SweepRe
     const due = await takeDueStorageDeletions(deps.db, now, batchSize, DELETION_LEASE_SECONDS);
     const outcomes = await mapWithConcurrency(due, deps.deleteConcurrency ?? 16, async (d) => {
       try {
-        await deleteWithTimeout(deps.store, d.storage_uri, deps.deleteTimeoutMs ?? 10_000);
+        await withTimeout(() => deps.store.delete(d.storage_uri), deps.deleteTimeoutMs ?? 10_000);
         return undefined;
       } catch (error) {
         return error instanceof Error ? error.message : String(error);

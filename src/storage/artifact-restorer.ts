@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mapWithConcurrency } from '../concurrency.js';
+import { mapWithConcurrency, TimeoutError, withTimeout } from '../concurrency.js';
 import type { ArtifactKind, ArtifactRole } from './artifact-types.js';
 import { decodePointer, setAtPointer } from './json-pointer.js';
 import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
@@ -47,25 +47,6 @@ const REASON_TEXT: Record<RestoreFailureReason, string> = {
 
 type Fetched = { ok: true; value: unknown } | { ok: false; reason: RestoreFailureReason };
 
-class RestoreTimeout extends Error {}
-
-async function readWithTimeout(store: ObjectStore, uri: string, timeoutMs: number): Promise<Buffer> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  // The race makes the limit hold even for a backend that ignores the abort signal.
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new RestoreTimeout());
-    }, timeoutMs);
-  });
-  try {
-    return await Promise.race([store.get(uri, { signal: controller.signal }), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function fetchArtifact(
   store: ObjectStore,
   artifact: ArtifactRecord,
@@ -73,9 +54,9 @@ async function fetchArtifact(
 ): Promise<Fetched> {
   let bytes: Buffer;
   try {
-    bytes = await readWithTimeout(store, artifact.storageUri, timeoutMs);
+    bytes = await withTimeout((signal) => store.get(artifact.storageUri, { signal }), timeoutMs);
   } catch (error) {
-    if (error instanceof RestoreTimeout) return { ok: false, reason: 'timeout' };
+    if (error instanceof TimeoutError) return { ok: false, reason: 'timeout' };
     if (error instanceof ObjectNotFoundError) return { ok: false, reason: 'not_found' };
     return { ok: false, reason: 'storage_error' };
   }

@@ -150,7 +150,7 @@ describe('restoreDocument', () => {
     expect(warnings).toEqual([
       {
         code: 'artifact_restore_failed',
-        message: "Could not restore the whole request: the object does not hold valid JSON.",
+        message: 'Could not restore the whole request: the object does not hold valid JSON.',
         details: { pointer: '', reason: 'invalid_content', role: 'request', storage_uri: object.uri },
       },
     ]);
@@ -165,7 +165,7 @@ describe('restoreDocument', () => {
     expect(warnings).toEqual([
       {
         code: 'artifact_restore_failed',
-        message: "Could not restore the whole request: the object does not exist in storage.",
+        message: 'Could not restore the whole request: the object does not exist in storage.',
         details: { pointer: '', reason: 'not_found', role: 'request', storage_uri: byPointer('').storageUri },
       },
     ]);

@@ -143,7 +143,9 @@ async function createTemplate(serverUrl: string): Promise<void> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const cluster: Cluster | undefined = process.env.TEST_DATABASE_URL ? undefined : await startThrowawayCluster();
+  const cluster: Cluster | undefined = process.env.TEST_DATABASE_URL
+    ? undefined
+    : await startThrowawayCluster();
   const serverUrl = cluster?.serverUrl ?? (process.env.TEST_DATABASE_URL as string);
   try {
     await createTemplate(serverUrl);

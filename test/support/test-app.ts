@@ -34,7 +34,12 @@ export interface TestContext {
  * a timer never changes rows under a test's feet.
  */
 export async function createTestApp(
-  options: { env?: Record<string, string>; store?: ObjectStore; clock?: Clock; backgroundTasks?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    store?: ObjectStore;
+    clock?: Clock;
+    backgroundTasks?: boolean;
+  } = {},
 ): Promise<TestContext> {
   const database = await createTestDatabase();
   const tempDir = options.store ? undefined : await mkdtemp(path.join(os.tmpdir(), 'jobs-store-'));
