@@ -6,7 +6,7 @@ describe('README', () => {
   it('documents every environment variable the server reads, with its default', async () => {
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     for (const [name, schema] of Object.entries(EnvSchema.properties)) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+      const row = readme.split('\n').find((line) => new RegExp(`^\\|\\s*\`${name}\`\\s*\\|`).test(line));
       expect(row, `README has no row for ${name}`).toBeDefined();
       const fallback = (schema as { default?: unknown }).default;
       const shown = fallback === undefined ? '—' : fallback === '' ? '(empty)' : `\`${fallback}\``;
