@@ -45,6 +45,11 @@ export const EnvSchema = Type.Object({
     }),
   ),
   DATABASE_POOL_SIZE: Int({ default: 10, minimum: 1, maximum: 200, description: 'Connections in the pool.' }),
+  DATABASE_PREPARED_STATEMENTS: Type.Boolean({
+    default: true,
+    description:
+      'Run queries as named prepared statements (faster); set false behind a pooler that cannot keep them (PgBouncer in transaction mode).',
+  }),
   EMBEDDED_PG_PORT: Int({
     default: 54329,
     minimum: 1,
@@ -177,6 +182,7 @@ export interface Config {
   /** Undefined: use the embedded cluster. */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  databasePreparedStatements: boolean;
   embeddedPgPort: number;
   pgBinDir: string | undefined;
   storageUrl: string;
@@ -262,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     dataDir,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     pgBinDir: e.PG_BINDIR,
     storageUrl: e.STORAGE_URL ?? `file://${path.join(dataDir, 'artifacts')}`,

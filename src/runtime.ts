@@ -48,6 +48,7 @@ export async function openRuntime(
   const db = createDatabase({
     connectionString,
     poolSize: config.databasePoolSize,
+    prepareStatements: config.databasePreparedStatements,
     applicationName: options.applicationName,
   });
   let listener: NotificationListener | undefined;

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { canonicalJson, sha256Hex } from '../canonical-json.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/types.js';
@@ -65,12 +65,13 @@ export async function createJob(
   deps: JobCreatorDeps,
   input: NewJob,
 ): Promise<{ row: JobDetailRow; created: boolean }> {
-  const requestHash = sha256Hex(
-    canonicalJson({ endpoint: input.endpoint, request: input.request, metadata: input.metadata }),
-  );
+  // Only a create with an Idempotency-Key is ever compared with another: hashing a large body costs.
+  const requestHash = input.idempotencyKey
+    ? sha256Hex(canonicalJson({ endpoint: input.endpoint, request: input.request, metadata: input.metadata }))
+    : null;
   if (input.idempotencyKey) {
     const existing = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey);
-    if (existing) return replayOrConflict(existing, requestHash);
+    if (existing) return replayOrConflict(existing, requestHash as string);
   }
 
   const id = newJobId();
@@ -92,7 +93,10 @@ export async function createJob(
   const now = deps.now();
   let inserted: JobDetailRow | undefined;
   try {
-    inserted = await deps.db.transaction().execute((trx) =>
+    // With no artifact rows the insert is one statement and needs no transaction of its own.
+    const write = (f: (db: Kysely<Database> | Transaction<Database>) => Promise<JobDetailRow | undefined>) =>
+      artifacts.length === 0 ? f(deps.db) : deps.db.transaction().execute(f);
+    inserted = await write((trx) =>
       insertJobWithArtifacts(
         trx,
         {
@@ -127,5 +131,5 @@ export async function createJob(
   await discardObjects(deps.db, deps.store, artifacts, id);
   const winner = await findJobByIdempotencyKey(deps.db, input.organizationId, input.idempotencyKey as string);
   if (!winner) throw new Error('idempotent insert lost to a job that no longer exists');
-  return replayOrConflict(winner, requestHash);
+  return replayOrConflict(winner, requestHash as string);
 }

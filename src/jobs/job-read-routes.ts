@@ -13,6 +13,8 @@ import {
 } from './job-schemas.js';
 import { createWaitScopes, readStatusAnswer } from './status-wait.js';
 
+const NEVER_ABORTED = new AbortController().signal;
+
 /** GET /v1/jobs/{job_id} and GET /v1/jobs/{job_id}/status. */
 export const jobReadRoutes: FastifyPluginAsyncTypebox<{
   deps: JobReaderDeps;
@@ -74,7 +76,8 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{
           jobId: request.params.job_id,
           waitSeconds: request.query.wait_seconds ?? 0,
           ifNoneMatch: request.headers['if-none-match'],
-          signal: waits.open(reply.raw),
+          // A scope (AbortController + close listener, and a DOMException when it aborts) only for a wait.
+          signal: (request.query.wait_seconds ?? 0) > 0 ? waits.open(reply.raw) : NEVER_ABORTED,
         },
       );
       reply.header('etag', answer.etag);

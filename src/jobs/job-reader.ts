@@ -40,7 +40,9 @@ export async function presentJob(
 ): Promise<JobView> {
   const wantResponse = include.response && row.status === 'completed';
   const roles: ArtifactRole[] = [];
-  if (include.request && row.request != null) roles.push('request');
+  // request_gcs_paths lists every offloaded part of the request (the whole-document one included):
+  // without it there is nothing to look up.
+  if (include.request && row.request != null && row.request_gcs_paths != null) roles.push('request');
   if (wantResponse && row.response != null) roles.push('response');
   const artifacts = await findJobArtifacts(deps.db, row.id, roles);
 

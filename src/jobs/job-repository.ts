@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database, JobRow, NewJobArtifactRow, NewJobRow } from '../db/types.js';
 import type { ArtifactRecord } from '../storage/artifact-restorer.js';
 import type { ArtifactRole } from '../storage/artifact-types.js';
@@ -32,13 +32,20 @@ export type JobDetailRow = JobLifecycleRow &
 /** The columns of the job object apart from its payloads. */
 export const DETAIL_COLUMNS = [...LIFECYCLE_COLUMNS, 'cloud_task_name', 'request_gcs_paths'] as const;
 
+/** Compiled once: building and compiling the query tree on every poll costs more than the query's bytes. */
+let lifecycleSql: string | undefined;
+
 export async function findJobLifecycle(db: Db, organizationId: string, jobId: string) {
-  return db
+  lifecycleSql ??= db
     .selectFrom('jobs')
     .select(LIFECYCLE_COLUMNS)
-    .where('id', '=', jobId)
-    .where('organization_id', '=', organizationId)
-    .executeTakeFirst();
+    .where('id', '=', '')
+    .where('organization_id', '=', '')
+    .compile().sql;
+  const { rows } = await db.executeQuery<JobLifecycleRow>(
+    CompiledQuery.raw(lifecycleSql, [jobId, organizationId]),
+  );
+  return rows[0];
 }
 
 /** Reads the payload columns only when asked: they can be large. */
@@ -101,7 +108,7 @@ export function toArtifactRows(jobId: string, artifacts: readonly ArtifactRecord
  * undefined: the caller then reads the job that won.
  */
 export async function insertJobWithArtifacts(
-  trx: Transaction<Database>,
+  trx: Db,
   job: NewJobRow,
   artifacts: readonly ArtifactRecord[],
 ): Promise<JobDetailRow | undefined> {

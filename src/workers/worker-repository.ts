@@ -279,3 +279,32 @@ export async function findAttemptOutcome(db: Db, jobId: string, leaseToken: stri
     .executeTakeFirst();
   return row?.outcome;
 }
+
+/**
+ * complete() without response artifacts, as one statement: ends the lease and records the
+ * attempt's outcome (instead of BEGIN, two UPDATEs and COMMIT: four round trips).
+ */
+export async function completeLease(
+  db: Db,
+  lease: LeaseRef,
+  end: { response: unknown; warnings: readonly unknown[] | null },
+  now: Date,
+): Promise<JobDetailRow | undefined> {
+  const columns = sql.join(VIEW_COLUMNS.map((c) => sql.ref(c)));
+  const { rows } = await sql<JobDetailRow>`
+    with ended as (
+      update jobs set status = 'completed', lease_owner = null, lease_token = null, lease_expires_at = null,
+        updated_at = ${now}, completed_at = ${now}, error = null,
+        response = ${JSON.stringify(end.response)}::json,
+        warnings = ${end.warnings === null ? null : JSON.stringify(end.warnings)}::jsonb
+      where id = ${lease.jobId} and organization_id = ${lease.organizationId}
+        and status = 'in_progress' and lease_token = ${lease.leaseToken}
+      returning ${columns}
+    ), attempt as (
+      update job_attempts set outcome = 'succeeded', finished_at = ${now}, error = null
+      where lease_token = ${lease.leaseToken} and outcome is null and exists (select 1 from ended)
+    )
+    select * from ended
+  `.execute(db);
+  return rows[0];
+}

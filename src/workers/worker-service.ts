@@ -12,6 +12,7 @@ import type { AttemptOutcome } from './attempt-outcomes.js';
 import type { BackoffPolicy } from './backoff.js';
 import { afterFailedAttempt } from './retry-policy.js';
 import {
+  completeLease,
   countReleasedAttempts,
   endLease,
   findAttemptOutcome,
@@ -133,18 +134,26 @@ export async function complete(deps: LeaseDeps, lease: LeaseRef, input: Complete
   const now = deps.now();
   let row: JobDetailRow | undefined;
   try {
-    row = await deps.db.transaction().execute(async (trx) => {
-      const ended = await endLease(
-        trx,
-        lease,
-        { status: 'completed', response: offloaded.stored, warnings: input.warnings ?? null },
-        { now },
-      );
-      if (!ended) return undefined;
-      await insertResponseArtifacts(trx, lease.jobId, offloaded.artifacts);
-      await finishAttempt(trx, lease.leaseToken, 'succeeded', { now });
-      return ended;
-    });
+    row =
+      offloaded.artifacts.length === 0
+        ? await completeLease(
+            deps.db,
+            lease,
+            { response: offloaded.stored, warnings: input.warnings ?? null },
+            now,
+          )
+        : await deps.db.transaction().execute(async (trx) => {
+            const ended = await endLease(
+              trx,
+              lease,
+              { status: 'completed', response: offloaded.stored, warnings: input.warnings ?? null },
+              { now },
+            );
+            if (!ended) return undefined;
+            await insertResponseArtifacts(trx, lease.jobId, offloaded.artifacts);
+            await finishAttempt(trx, lease.leaseToken, 'succeeded', { now });
+            return ended;
+          });
   } catch (error) {
     await discardObjects(deps.db, deps.store, offloaded.artifacts, lease.jobId);
     throw error;
