@@ -1,0 +1,143 @@
+import { sql } from 'kysely';
+import { alternate, type Side } from '../lib/alternate.js';
+import type { BenchContext } from '../lib/context.js';
+import { bulkInsertJobs } from '../lib/fixtures.js';
+import { type QueueDrain, startQueueDrain } from '../lib/processes.js';
+import { comparisonTables, ratioText, type Section, verdictFor } from '../lib/report.js';
+import type { DrainResult } from '../load/protocol.js';
+
+/** Throughput settings of each side; the README and the report say why. */
+export const WORKER_SETTINGS = {
+  httpLoops: 4,
+  httpBatch: 100,
+  sdkConcurrency: 200,
+  sdkBatch: 100,
+  graphileConcurrency: 24,
+  pgbossLoops: 50,
+};
+
+export async function workersScenario(ctx: BenchContext): Promise<Section> {
+  const { options, tenants } = ctx;
+  const jobs = options.workerJobs;
+  let batch = 0;
+  /** Queued jobs of the drain organisation, loaded straight into the table (not timed). */
+  const loadOurs = async () => {
+    batch++;
+    await bulkInsertJobs(ctx.db, {
+      organizationId: tenants.drain.organizationId,
+      count: jobs,
+      idPrefix: `d${String(batch).padStart(3, '0')}`,
+      status: 'queued',
+    });
+    await sql`analyze jobs`.execute(ctx.db);
+  };
+  const ourSide = (
+    name: string,
+    variant: 'http-loop' | 'sdk',
+    concurrency: number,
+    batchSize: number,
+  ): Side => ({
+    name,
+    pid: () => ctx.server.pid,
+    before: loadOurs,
+    async run() {
+      const result = await ctx.driver.send<DrainResult>({
+        kind: 'drain',
+        variant,
+        baseUrl: ctx.server.baseUrl,
+        key: tenants.drain.key,
+        jobs,
+        concurrency,
+        batchSize,
+      });
+      return { rate: result.jobsPerSecond, notes: `${result.jobs} jobs in ${result.seconds.toFixed(2)} s` };
+    },
+  });
+  const librarySide = (name: string, library: 'graphile' | 'pgboss', concurrency: number): Side => {
+    let drain: QueueDrain | undefined;
+    return {
+      name,
+      pid: () => drain?.pid,
+      async before() {
+        drain = await startQueueDrain(ctx.run, library, ctx.database.url, jobs, concurrency);
+      },
+      async run() {
+        const current = drain as QueueDrain;
+        current.go();
+        const { seconds, usage } = await current.finish();
+        return { rate: jobs / seconds, usage, notes: `${jobs} jobs in ${seconds.toFixed(2)} s` };
+      },
+    };
+  };
+  const s = WORKER_SETTINGS;
+  const sides = [
+    ourSide('server, HTTP loop', 'http-loop', s.httpLoops, s.httpBatch),
+    ourSide('server, SDK createWorker', 'sdk', s.sdkConcurrency, s.sdkBatch),
+    librarySide('graphile-worker 0.17.3', 'graphile', s.graphileConcurrency),
+    librarySide('pg-boss 10.4.2', 'pgboss', s.pgbossLoops),
+  ];
+  const c = await alternate('workers', sides, options.rounds, {
+    postmasterPid: ctx.database.postmasterPid,
+    log: ctx.log,
+  });
+  const markdown = [
+    `${jobs.toLocaleString('en-US')} trivial jobs per run, queued before the run (not timed), drained end to end: ` +
+      'claimed, handled by a no-op, completed. The rate is jobs / seconds from the start of consuming to the last ' +
+      'completion committed. Each queue is configured for throughput:',
+    '',
+    `- **server, HTTP loop**: ${s.httpLoops} loops in the load process, each \`POST /v1/worker/claim\` ` +
+      `{limit: ${s.httpBatch}, wait_seconds: 0}, then every claimed job's \`POST …/complete\` at once ` +
+      '(keep-alive agent, 64 sockets), until a claim answers an empty list.',
+    `- **server, SDK createWorker**: the SDK's worker (sdk/src) in the load process, concurrency ${s.sdkConcurrency}, ` +
+      `batchSize ${s.sdkBatch}, a handler that returns {} at once; done when it has reported every job.`,
+    `- **graphile-worker 0.17.3**: concurrency ${s.graphileConcurrency}, batching on (localQueue.size 500, ` +
+      'completeJobBatchDelay 0), jobs added with addJobs, table analyzed; done when its jobs table is empty.',
+    `- **pg-boss 10.4.2**: ${s.pgbossLoops} work loops × batchSize 100, pollingIntervalSeconds 0.5 (its minimum), ` +
+      'jobs added with insert(), table analyzed; done when no job of the queue is left uncompleted.',
+    '',
+    "Process CPU is the server's for the first two sides (the worker runs in the load process) and the " +
+      "library's own process for the other two (the worker is the database client there; its peak RSS is the " +
+      "process's lifetime peak, enqueueing included).",
+    '',
+    comparisonTables(c, 'jobs/s'),
+    '',
+    `HTTP loop / graphile-worker: **${ratioText(c, 'server, HTTP loop', 'graphile-worker 0.17.3').text}**; ` +
+      `SDK / graphile-worker: **${ratioText(c, 'server, SDK createWorker', 'graphile-worker 0.17.3').text}**; ` +
+      `HTTP loop / pg-boss: ${ratioText(c, 'server, HTTP loop', 'pg-boss 10.4.2').text}; ` +
+      `SDK / pg-boss: ${ratioText(c, 'server, SDK createWorker', 'pg-boss 10.4.2').text}.`,
+  ];
+  return {
+    title: '4. Worker throughput',
+    markdown: markdown.join('\n'),
+    verdicts: [
+      verdictFor(
+        c,
+        'drain, HTTP worker protocol (own loop)',
+        'server, HTTP loop',
+        'graphile-worker 0.17.3',
+        'jobs/s',
+        {
+          atLeast: 1,
+        },
+      ),
+      verdictFor(
+        c,
+        'drain, SDK createWorker',
+        'server, SDK createWorker',
+        'graphile-worker 0.17.3',
+        'jobs/s',
+        {
+          atLeast: 1,
+        },
+      ),
+      verdictFor(
+        c,
+        'drain, HTTP worker protocol vs pg-boss',
+        'server, HTTP loop',
+        'pg-boss 10.4.2',
+        'jobs/s',
+        undefined,
+      ),
+    ],
+  };
+}
