@@ -11,6 +11,7 @@ import {
   StatusHeadersSchema,
   StatusQuerySchema,
 } from './job-schemas.js';
+import { createStatusRereader } from './status-rereads.js';
 import { createWaitScopes, readStatusAnswer } from './status-wait.js';
 
 const NEVER_ABORTED = new AbortController().signal;
@@ -22,6 +23,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{
 }> = async (app, { deps, listener }) => {
   // Long polls answer at once when the server starts closing, instead of holding up shutdown.
   const waits = createWaitScopes();
+  const reread = createStatusRereader(deps.db);
   app.addHook('preClose', async () => waits.abortAll());
 
   app.get(
@@ -70,7 +72,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const answer = await readStatusAnswer(
-        { db: deps.db, listener },
+        { db: deps.db, listener, reread },
         {
           organizationId: request.auth.organizationId,
           jobId: request.params.job_id,

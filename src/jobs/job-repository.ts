@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, JobRow, NewJobArtifactRow, NewJobRow } from '../db/types.js';
 import type { ArtifactRecord } from '../storage/artifact-restorer.js';
 import type { ArtifactRole } from '../storage/artifact-types.js';
@@ -190,4 +190,13 @@ export async function requeueJob(db: Db, organizationId: string, jobId: string, 
     .where('status', 'in', ['failed', 'cancelled'])
     .returning(DETAIL_COLUMNS)
     .executeTakeFirst();
+}
+
+/** Lifecycle rows of many jobs in one statement (one parameter, so one prepared statement). */
+export async function findJobLifecyclesByIds(db: Db, jobIds: readonly string[]) {
+  return db
+    .selectFrom('jobs')
+    .select(LIFECYCLE_COLUMNS)
+    .where('id', '=', sql<string>`any(${[...jobIds]}::text[])`)
+    .execute();
 }

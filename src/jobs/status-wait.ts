@@ -3,12 +3,17 @@ import type { ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import { JOB_CHANGED_CHANNEL, type NotificationListener } from '../db/notification-listener.js';
 import type { Database } from '../db/types.js';
+import { jobNotFound } from '../errors.js';
 import { readJobStatus } from './job-reader.js';
 import type { JobStatusView } from './job-schemas.js';
+import { toStatusView } from './job-view.js';
+import type { StatusRereader } from './status-rereads.js';
 import { TERMINAL_STATUSES } from './statuses.js';
 
 export interface StatusWaitDeps {
   db: Kysely<Database>;
+  /** Re-reads after a wake-up, batched with the other waiters woken at the same time. */
+  reread: StatusRereader;
   /** Absent: wait_seconds is accepted but the answer comes at once. */
   listener?: NotificationListener;
 }
@@ -81,7 +86,9 @@ export async function readStatusAnswer(
     while (!terminal.has(view.status) && matches(statusEtag(view), baseline)) {
       if (!(await woken)) break;
       woken = changed(Math.max(0, deadline - performance.now()));
-      view = await read();
+      const row = await deps.reread(input.organizationId, input.jobId);
+      if (!row) throw jobNotFound(input.jobId);
+      view = toStatusView(row);
     }
     return answer(view);
   } finally {
