@@ -107,6 +107,7 @@ export function createWorker(options: WorkerOptions): Worker {
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new TypeError('concurrency must be an integer >= 1.');
   const batchSize = Math.min(options.batchSize ?? concurrency, 100);
+  const claimThreshold = Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 2));
   const leaseSeconds = options.leaseSeconds ?? 60;
   const heartbeatMs = (options.heartbeatIntervalSeconds ?? leaseSeconds / 3) * 1000;
   const waitSeconds = Math.min(Math.max(Math.floor(options.waitSeconds ?? 20), 0), 30);
@@ -278,7 +279,9 @@ export function createWorker(options: WorkerOptions): Worker {
     let failures = 0;
     while (!stopController.signal.aborted) {
       const free = concurrency - held.size;
-      if (free <= 0) {
+      // Claim in batches: while jobs run, wait until at least half a batch of slots is free,
+      // instead of one claim request per finished job.
+      if (free <= 0 || (held.size > 0 && free < claimThreshold)) {
         await slotFreed();
         continue;
       }
