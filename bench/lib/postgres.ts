@@ -13,9 +13,11 @@ import {
   ClusterStartError,
   findFreePort,
   initCluster,
+  isProcessAlive,
   readPostmasterPid,
   startCluster,
   stopCluster,
+  withDatabase,
 } from '../../src/db/postgres-cluster.js';
 import { onCleanup } from './children.js';
 
@@ -40,28 +42,13 @@ export interface BenchDatabase {
   pgbench: string | undefined;
 }
 
-function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Clusters and processes of runs that were killed before they could clean up. */
 async function removeStaleRuns(binDir: string | undefined): Promise<void> {
   const names = await fs.readdir(RUNS_PARENT).catch(() => [] as string[]);
   for (const name of names) {
     const root = path.join(RUNS_PARENT, name);
     const owner = Number(await fs.readFile(path.join(root, OWNER_FILE), 'utf8').catch(() => '0'));
-    if (owner > 0 && isAlive(owner)) continue;
+    if (owner > 0 && isProcessAlive(owner)) continue;
     if (owner === 0 && Date.now() - (await fs.stat(root)).mtimeMs < 60_000) continue;
     const pids = (await fs.readFile(path.join(root, PIDS_FILE), 'utf8').catch(() => ''))
       .split('\n')

@@ -13,8 +13,10 @@ import {
   ClusterStartError,
   findFreePort,
   initCluster,
+  isProcessAlive,
   startCluster,
   stopCluster,
+  withDatabase,
 } from '../../src/db/postgres-cluster.js';
 
 const TEMPLATE_DATABASE = 'jobs_template';
@@ -23,21 +25,6 @@ const TEMPLATE_DATABASE = 'jobs_template';
 const CLUSTERS_PARENT = path.join(os.tmpdir(), `jobs-server-test-pg-${process.getuid?.() ?? 'user'}`);
 const OWNER_FILE = 'owner.pid';
 
-function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Stops and removes the clusters of runs that were killed before their teardown. */
 async function removeStaleClusters(binDir: string): Promise<void> {
   const names = await fs.readdir(CLUSTERS_PARENT).catch(() => [] as string[]);
@@ -45,7 +32,7 @@ async function removeStaleClusters(binDir: string): Promise<void> {
     names.map(async (name) => {
       const root = path.join(CLUSTERS_PARENT, name);
       const owner = Number(await fs.readFile(path.join(root, OWNER_FILE), 'utf8').catch(() => ''));
-      if (owner > 0 ? isAlive(owner) : Date.now() - (await fs.stat(root)).mtimeMs < 60_000) return;
+      if (owner > 0 ? isProcessAlive(owner) : Date.now() - (await fs.stat(root)).mtimeMs < 60_000) return;
       const clusterDir = path.join(root, 'data');
       await stopCluster({ binDir, clusterDir, mode: 'immediate', timeoutSeconds: 10 }).catch(() => {});
       await fs.rm(root, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createDatabase } from '../../src/db/database.js';
+import { withDatabase } from '../../src/db/postgres-cluster.js';
 import type { Database } from '../../src/db/types.js';
 
 export interface TestDatabase {
@@ -11,12 +12,6 @@ export interface TestDatabase {
   connectionString: string;
   /** Closes the pool and drops the database. */
   destroy(): Promise<void>;
-}
-
-function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
 }
 
 async function asAdmin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
