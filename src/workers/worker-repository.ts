@@ -1,13 +1,10 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, JobRow } from '../db/types.js';
-import { type JobDetailRow, LIFECYCLE_COLUMNS, toArtifactRows } from '../jobs/job-repository.js';
+import { DETAIL_COLUMNS, type JobDetailRow, toArtifactRows } from '../jobs/job-repository.js';
 import type { ArtifactRecord } from '../storage/artifact-restorer.js';
 import type { AttemptOutcome } from './attempt-outcomes.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
-
-/** What a job object needs, without the payload columns. */
-const VIEW_COLUMNS = [...LIFECYCLE_COLUMNS, 'cloud_task_name', 'request_gcs_paths'] as const;
 
 export type ClaimedJobRow = JobDetailRow &
   Pick<JobRow, 'request'> & { lease_token: string; lease_expires_at: Date };
@@ -31,7 +28,7 @@ export interface ClaimQuery {
  */
 export async function claimQueuedJobs(db: Db, q: ClaimQuery): Promise<ClaimedJobRow[]> {
   const endpointFilter = q.endpoints === null ? sql`` : sql`and endpoint = any(${q.endpoints}::text[])`;
-  const columns = sql.join(VIEW_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
+  const columns = sql.join(DETAIL_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
   const { rows } = await sql<ClaimedJobRow & { run_after: Date }>`
     with picked as (
       select id from jobs
@@ -228,7 +225,7 @@ export async function endLease(
     .where('organization_id', '=', lease.organizationId)
     .where('status', '=', 'in_progress')
     .where('lease_token', '=', lease.leaseToken)
-    .returning(VIEW_COLUMNS)
+    .returning(DETAIL_COLUMNS)
     .executeTakeFirst();
 }
 
@@ -290,7 +287,7 @@ export async function completeLease(
   end: { response: unknown; warnings: readonly unknown[] | null },
   now: Date,
 ): Promise<JobDetailRow | undefined> {
-  const columns = sql.join(VIEW_COLUMNS.map((c) => sql.ref(c)));
+  const columns = sql.join(DETAIL_COLUMNS.map((c) => sql.ref(c)));
   const { rows } = await sql<JobDetailRow>`
     with ended as (
       update jobs set status = 'completed', lease_owner = null, lease_token = null, lease_expires_at = null,
