@@ -266,9 +266,10 @@ describe('GcsObjectStore', () => {
   });
 });
 
-// Each case waits for the client's retry delay (1 s at the least): run them side by side, each on
-// its own object names so that their faults do not meet.
-describe.concurrent('GcsObjectStore retries', () => {
+// Each case waits for the client's retry delay (1 s at the least). They run one after another:
+// run side by side on a loaded machine, the client's upload retries interfered with each other
+// (an upload gave up after its first 503), which made these cases flaky.
+describe('GcsObjectStore retries', () => {
   it('gives up on a download after 1 + maxRetries attempts of 503', async ({ expect }) => {
     const store = makeStore({ maxRetries: 2 });
     const stored = await store.put('org2/r1/input/0.bin', Buffer.from('x'), binary);
