@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
-import { createDatabase } from './db/database.js';
+import { createDatabase, pingDatabase } from './db/database.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateToLatest } from './db/migrator.js';
 import {
@@ -53,6 +53,14 @@ export async function openRuntime(
   });
   let listener: NotificationListener | undefined;
   try {
+    try {
+      await pingDatabase(db);
+    } catch (error) {
+      const where = config.databaseUrl ? 'the database of DATABASE_URL' : 'the embedded PostgreSQL';
+      throw new Error(`cannot reach ${where}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
     await migrateToLatest(db);
     if (options.notifications) {
       listener = createNotificationListener({

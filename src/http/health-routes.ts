@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { pingDatabase } from '../db/database.js';
 import type { Database } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { errorResponses } from './schema-helpers.js';
@@ -25,7 +26,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> =
     },
     async () => {
       try {
-        await sql`select 1`.execute(db);
+        await pingDatabase(db);
       } catch {
         throw new AppError('service_unavailable', 'The database does not answer.');
       }
