@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import { AppError, jobNotFound } from '../errors.js';
+import { randomId } from '../ids.js';
 import { findJobDetail, type JobDetailRow } from '../jobs/job-repository.js';
 import type { JobView } from '../jobs/job-schemas.js';
 import { toJobView } from '../jobs/job-view.js';
@@ -108,8 +109,8 @@ export async function heartbeat(deps: LeaseDeps, lease: LeaseRef, leaseSeconds: 
 }
 
 /**
- * Stores the result. Large parts go to object storage first, under a prefix of this lease, so a
- * stale worker's objects never replace the current one's; they are deleted again when the lease
+ * Stores the result. Large parts go to object storage first, under a prefix of this report, so a
+ * stale worker's or a resent report's objects never replace the current ones; they are deleted again when the lease
  * turns out not to be held (rare: no lookup is spent on every completion to catch it earlier).
  * A job whose cancellation was asked still completes: the work is done.
  */
@@ -117,7 +118,9 @@ export async function complete(deps: LeaseDeps, lease: LeaseRef, input: Complete
   let offloaded: { stored: unknown; artifacts: ArtifactRecord[] };
   try {
     offloaded = await offloadDocument(deps.store, input.response, {
-      keyPrefix: `${lease.organizationId}/${lease.jobId}/${lease.leaseToken}`,
+      // A fresh folder per report: a resent report must not overwrite, then discard, the objects
+      // of the report that completed the job.
+      keyPrefix: `${lease.organizationId}/${lease.jobId}/${lease.leaseToken}/${randomId(8)}`,
       role: 'response',
       ...deps.offload,
     });

@@ -113,7 +113,10 @@ describe('POST /v1/worker/jobs/{job_id}/complete', () => {
       .where('role', '=', 'response')
       .execute();
     expect(artifacts.map((a) => a.pointer)).toEqual(['/body/pages/0/image']);
-    expect(artifacts[0].storage_uri).toContain(`/${job.id}/${lease_token}/response/`);
+    // Under the lease's folder, in a folder of this report's own.
+    expect(artifacts[0].storage_uri).toMatch(
+      new RegExp(`/${job.id}/${lease_token}/[A-Za-z0-9_-]{8}/response/0\\.bin$`),
+    );
     const row = await jobRow(ctx, job.id);
     expect(JSON.stringify(row.response)).not.toContain('base64');
     expect(row).toMatchObject({ lease_token: null, lease_owner: null, lease_expires_at: null });
@@ -149,6 +152,17 @@ describe('POST /v1/worker/jobs/{job_id}/complete', () => {
     expect(resent.json()).toEqual(first.json());
     expect(await jobRow(ctx, job.id)).toEqual(before);
     expect((await attemptRows(ctx, job.id)).map((a) => a.outcome)).toEqual(['succeeded']);
+  });
+
+  it('keeps the offloaded response of the first complete when the same report is resent', async () => {
+    const { job, lease_token } = await claimOne();
+    const image = dataUrl(5000, 'image/png', 3).url;
+    const report = { lease_token, response: { status_code: 200, body: { image } } };
+    expect((await worker.complete(job.id, report)).statusCode).toBe(200);
+    expect((await worker.complete(job.id, report)).statusCode).toBe(200);
+    const read = await clientGet(`/v1/jobs/${job.id}?include_response=true`);
+    expect(read.json().warnings).toBeNull();
+    expect(read.json().response).toEqual(report.response);
   });
 
   it('answers a resent fail of the same lease with the job, recording the failure once', async () => {
