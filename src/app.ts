@@ -1,56 +1,50 @@
-import { randomUUID } from 'node:crypto';
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ApiKeyCache } from './auth/api-key-cache.js';
 import { createAuthenticator, requireScopes } from './auth/authenticate.js';
-import type { PeriodicTask } from './background/periodic-task.js';
 import type { Config } from './config.js';
 import type { NotificationListener } from './db/notification-listener.js';
 import type { Database } from './db/types.js';
+import { type Clock, systemClock } from './domain/clock.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
+import { acceptJsonBodiesOnly } from './http/json-body.js';
+import { registerOpenApi } from './http/openapi.js';
+import { requestIdOf } from './http/request-ids.js';
 import { createValidatorCompiler } from './http/validators.js';
-import { BUILTIN_ENDPOINTS } from './jobs/endpoints.js';
-import { startExpirySweeper } from './jobs/expiry-sweeper.js';
-import { jobCreatorDeps } from './jobs/job-creator.js';
+import { jobAttemptRoutes } from './jobs/job-attempt-routes.js';
 import { jobListRoutes } from './jobs/job-list-routes.js';
 import { jobReadRoutes } from './jobs/job-read-routes.js';
-import type { JobReaderDeps } from './jobs/job-reader.js';
-import { type JobWriteDeps, jobWriteRoutes } from './jobs/job-write-routes.js';
+import { jobWriteRoutes } from './jobs/job-write-routes.js';
+import { backgroundTasksPlugin } from './plugins/background-tasks.js';
+import { databasePlugin } from './plugins/database.js';
+import { jobContextPlugin } from './plugins/job-context.js';
+import { notificationsPlugin } from './plugins/notifications.js';
+import { objectStorePlugin } from './plugins/object-store.js';
 import type { ObjectStore } from './storage/object-store.js';
-import { jobAttemptRoutes } from './workers/job-attempt-routes.js';
-import type { ClaimDeps } from './workers/job-claimer.js';
-import { startLeaseReaper } from './workers/lease-reaper.js';
 import { workerRoutes } from './workers/worker-routes.js';
 
-export interface Clock {
-  now(): Date;
-}
-
 export interface AppDeps {
-  config: Readonly<Config>;
-  db: Kysely<Database>;
-  store: ObjectStore;
+  config: Config;
   logger: FastifyBaseLogger;
+  /** The time recorded in rows. Default: the system clock. */
   clock?: Clock;
-  /** LISTENs for job notifications. Absent: the status route's wait_seconds answers at once. */
-  listener?: NotificationListener;
-  /**
-   * Periodic maintenance (the lease reaper, …), started with the app and stopped on close.
-   * Default: enabled. Tests that control time disable it and run the tasks themselves.
-   */
-  backgroundTasks?: { enabled: boolean };
+  /** Draws the jitter of retry backoffs. Default: Math.random. */
+  random?: () => number;
+  /** Default: a pool on DATABASE_URL, owned by the app. A pool given here stays its owner's. */
+  db?: Kysely<Database>;
+  /** Default: the store of STORAGE_URL, owned by the app. A store given here stays its owner's. */
+  store?: ObjectStore;
+  /** Default: a LISTEN connection on DATABASE_URL, owned by the app; `false`: none. */
+  listener?: NotificationListener | false;
+  /** The lease reaper and the expiry sweeper (default true). Tests that control time run them themselves. */
+  backgroundTasks?: boolean;
 }
-
-// A request id from the gateway is kept when it looks like one; anything else is replaced, so
-// a client cannot inject arbitrary text into every log line.
-const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
 
 /** Composes the server from its dependencies. Never listens: server.ts and tests do. */
 export async function buildApp(deps: AppDeps) {
-  const { config, db, store } = deps;
+  const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
     logController: new LogController({
@@ -60,10 +54,7 @@ export async function buildApp(deps: AppDeps) {
     // Fastify accepts a hop count at run time; its types only list the other forms.
     trustProxy: config.trustProxy as boolean | string[],
     requestIdHeader: false,
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: requestIdOf,
     return503OnClosing: true,
     bodyLimit: config.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -74,77 +65,30 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  acceptJsonBodiesOnly(app);
+  await registerOpenApi(app);
 
-  // JSON only: any other body answers 415. A body-less POST with Content-Type:
-  // application/json is accepted as "no body".
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      const err = error as Error & { statusCode?: number };
-      err.statusCode = 400;
-      err.message = `The body is not valid JSON: ${err.message}`;
-      done(err, undefined);
-    }
-  });
+  // Resources first: each closes what it opened when the app closes, in reverse order.
+  await app.register(databasePlugin, { config, db: deps.db });
+  await app.register(objectStorePlugin, { config, store: deps.store });
+  await app.register(notificationsPlugin, { config, listener: deps.listener });
+  await app.register(jobContextPlugin, { config, clock: deps.clock ?? systemClock, random: deps.random });
+  if (deps.backgroundTasks ?? true) await app.register(backgroundTasksPlugin);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Jobs API',
-        version: '1.0.0',
-        description: 'Asynchronous jobs: clients submit and poll, workers execute and report.',
-      },
-      components: {
-        securitySchemes: {
-          ApiKey: { type: 'apiKey', in: 'header', name: 'Api-Key' },
-          Bearer: { type: 'http', scheme: 'bearer' },
-        },
-      },
-      security: [{ ApiKey: [] }, { Bearer: [] }],
-    },
-  });
-
-  const readerDeps: JobReaderDeps = {
-    db,
-    store,
-    restore: { concurrency: config.restoreConcurrency, timeoutMs: config.restoreTimeoutMs },
-  };
-  const clock = deps.clock ?? { now: () => new Date() };
-  const writerDeps: JobWriteDeps = {
-    ...jobCreatorDeps(config, { db, store, now: () => clock.now() }),
-    clock,
-    maxAttemptsLimit: config.maxAttemptsLimit,
-    endpoints: new Set([...BUILTIN_ENDPOINTS, ...config.extraEndpoints]),
-  };
-  const backoff = { baseSeconds: config.retryBaseSeconds, maxSeconds: config.retryMaxSeconds };
-  const workerDeps: ClaimDeps = {
-    db,
-    store,
-    now: () => clock.now(),
-    backoff,
-    offload: writerDeps.offload,
-    reader: readerDeps,
-    listener: deps.listener,
-  };
-  const authenticate = createAuthenticator(db, new ApiKeyCache(config.apiKeyCacheTtlMs));
-
+  const authenticate = createAuthenticator(app.db, new ApiKeyCache(config.apiKeyCacheTtlSeconds * 1000));
+  const ctx = app.jobs;
   await app.register(
     async (root) => {
-      await root.register(healthRoutes, { db });
+      await root.register(healthRoutes, { db: app.db });
       root.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
       await root.register(
         async (clientApi) => {
           requireScopes(clientApi, authenticate, ['client']);
-          await clientApi.register(jobReadRoutes, { deps: readerDeps, listener: deps.listener });
-          await clientApi.register(jobListRoutes, { deps: readerDeps, endpoints: writerDeps.endpoints });
-          await clientApi.register(jobWriteRoutes, { deps: writerDeps });
-          await clientApi.register(jobAttemptRoutes, { db });
+          await clientApi.register(jobReadRoutes, { ctx });
+          await clientApi.register(jobListRoutes, { ctx });
+          await clientApi.register(jobWriteRoutes, { ctx });
+          await clientApi.register(jobAttemptRoutes, { ctx });
         },
         { prefix: '/v1' },
       );
@@ -152,41 +96,13 @@ export async function buildApp(deps: AppDeps) {
       await root.register(
         async (workerApi) => {
           requireScopes(workerApi, authenticate, ['worker']);
-          await workerApi.register(workerRoutes, {
-            deps: workerDeps,
-            endpoints: writerDeps.endpoints,
-            leases: { defaultSeconds: config.leaseSeconds, maxSeconds: config.maxLeaseSeconds },
-          });
+          await workerApi.register(workerRoutes, { ctx });
         },
         { prefix: '/v1/worker' },
       );
     },
     { prefix: config.basePath },
   );
-
-  const backgroundTasks: PeriodicTask[] = [];
-  if (deps.backgroundTasks?.enabled ?? true) {
-    backgroundTasks.push(
-      startLeaseReaper({
-        db,
-        now: () => clock.now(),
-        backoff,
-        batchSize: config.reaperBatchSize,
-        intervalMs: config.reaperIntervalMs,
-        logger: app.log,
-      }),
-      startExpirySweeper({
-        db,
-        store,
-        now: () => clock.now(),
-        intervalMs: config.expirySweepIntervalMs,
-        logger: app.log,
-      }),
-    );
-  }
-  app.addHook('onClose', async () => {
-    await Promise.all(backgroundTasks.map((task) => task.stop()));
-  });
 
   return app;
 }

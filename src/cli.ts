@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { type App, buildApp } from './app.js';
 import { insertApiKey, listApiKeys, revokeApiKey } from './auth/api-key-repository.js';
 import { generateApiKey } from './auth/api-keys.js';
 import { findOrganization, insertOrganization, listOrganizations } from './auth/organization-repository.js';
-import { API_KEY_SCOPES, type ApiKeyScope } from './auth/scopes.js';
-import { ConfigError, loadConfig } from './config.js';
-import { BUILTIN_ENDPOINTS, normaliseEndpoint } from './jobs/endpoints.js';
-import { createJob, jobCreatorDeps } from './jobs/job-creator.js';
-import { openRuntime, type Runtime } from './runtime.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { openProcessDatabase } from './db/process-database.js';
+import { API_KEY_SCOPES, type ApiKeyScope } from './domain/api-key-scopes.js';
+import { normaliseEndpoint } from './domain/endpoints.js';
+import { createJob } from './jobs/job-creator.js';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -40,16 +42,16 @@ function scopeOf(value: string | undefined): ApiKeyScope {
   return scope as ApiKeyScope;
 }
 
-async function createKey(rt: Runtime, organizationId: string, scope: ApiKeyScope, name: string | null) {
-  if (!(await findOrganization(rt.db, organizationId))) {
+async function createKey(app: App, organizationId: string, scope: ApiKeyScope, name: string | null) {
+  if (!(await findOrganization(app.db, organizationId))) {
     throw new UsageError(`no organization with id ${organizationId} (see: org list)`);
   }
   const { key, hash, displayPrefix } = generateApiKey();
-  const row = await insertApiKey(rt.db, { organizationId, name, scope, keyHash: hash, displayPrefix });
+  const row = await insertApiKey(app.db, { organizationId, name, scope, keyHash: hash, displayPrefix });
   return { ...row, key };
 }
 
-async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: string[]) {
+async function run(app: App, config: Config, args: string[]) {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -69,9 +71,9 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
       print('migrations applied');
       return;
     case 'quickstart': {
-      const org = await insertOrganization(rt.db, 'default');
-      const client = await createKey(rt, org.id, 'client', 'quickstart client');
-      const worker = await createKey(rt, org.id, 'worker', 'quickstart worker');
+      const org = await insertOrganization(app.db, 'default');
+      const client = await createKey(app, org.id, 'client', 'quickstart client');
+      const worker = await createKey(app, org.id, 'worker', 'quickstart worker');
       const base = `http://localhost:${config.port}${config.basePath}`;
       print(
         [
@@ -87,23 +89,23 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
     }
     case 'org create': {
       if (!action || !arg) throw new UsageError('org create needs a name');
-      print(await insertOrganization(rt.db, arg));
+      print(await insertOrganization(app.db, arg));
       return;
     }
     case 'org list':
-      print(await listOrganizations(rt.db));
+      print(await listOrganizations(app.db));
       return;
     case 'key create': {
       if (!values.org) throw new UsageError('key create needs --org <organization id>');
-      print(await createKey(rt, values.org, scopeOf(values.scope), values.name ?? null));
+      print(await createKey(app, values.org, scopeOf(values.scope), values.name ?? null));
       return;
     }
     case 'key list':
-      print(await listApiKeys(rt.db, values.org));
+      print(await listApiKeys(app.db, values.org));
       return;
     case 'key revoke': {
       if (!arg) throw new UsageError('key revoke needs a key id');
-      const revoked = await revokeApiKey(rt.db, arg, new Date());
+      const revoked = await revokeApiKey(app.db, arg, new Date());
       if (!revoked) throw new UsageError(`no active key with id ${arg}`);
       print(revoked);
       return;
@@ -111,19 +113,15 @@ async function run(rt: Runtime, config: ReturnType<typeof loadConfig>, args: str
     case 'seed-job': {
       if (!values.org || !values.file)
         throw new UsageError('seed-job needs --org <id> and --file <request.json>');
-      const allowed = new Set([...BUILTIN_ENDPOINTS, ...config.extraEndpoints]);
-      const endpoint = normaliseEndpoint(values.endpoint ?? '/v1/documents/extract', allowed);
+      const endpoint = normaliseEndpoint(values.endpoint ?? '/v1/documents/extract', app.jobs.endpoints);
       if (!endpoint) throw new UsageError(`unknown endpoint ${values.endpoint}`);
       const request = JSON.parse(await readFile(values.file, 'utf8'));
-      const { row } = await createJob(
-        jobCreatorDeps(config, { db: rt.db, store: rt.store, now: () => new Date() }),
-        {
-          organizationId: values.org,
-          endpoint,
-          request,
-          metadata: values.metadata ? JSON.parse(values.metadata) : null,
-        },
-      );
+      const { row } = await createJob(app.jobs, {
+        organizationId: values.org,
+        endpoint,
+        request,
+        metadata: values.metadata ? JSON.parse(values.metadata) : null,
+      });
       print({ id: row.id, status: row.status, request_gcs_paths: row.request_gcs_paths });
       return;
     }
@@ -139,14 +137,26 @@ async function main() {
     return;
   }
   const config = loadConfig();
-  const rt = await openRuntime(config, {
+  const database = await openProcessDatabase(config, {
     log: (m) => process.stderr.write(`${m}\n`),
     applicationName: 'jobs-cli',
   });
   try {
-    await run(rt, config, args);
+    // The server's own composition, without its listener and background tasks: the same
+    // database, store and job services the API uses.
+    const app = await buildApp({
+      config: Object.freeze({ ...config, databaseUrl: database.url }),
+      logger: pino({ level: 'silent' }),
+      listener: false,
+      backgroundTasks: false,
+    });
+    try {
+      await run(app, config, args);
+    } finally {
+      await app.close();
+    }
   } finally {
-    await rt.close();
+    await database.stop();
   }
 }
 

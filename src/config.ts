@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { type Static, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { type StaticDecode, Type } from '@sinclair/typebox';
+import { TransformDecodeError, Value } from '@sinclair/typebox/value';
 
 /**
  * Every environment variable the server reads, with its default. This schema is the single
- * source for validation, defaults and the README's configuration table.
+ * source for validation, defaults, the `Config` type and the README's configuration table.
  */
 const Int = (options: { default: number; minimum: number; maximum?: number; description: string }) =>
   Type.Integer(options);
@@ -22,21 +22,29 @@ export const EnvSchema = Type.Object({
     pattern: '^(|/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])$',
     description: 'Path prefix every route is served under, for gateways that forward one (e.g. /jobs-api).',
   }),
-  TRUST_PROXY: Type.String({
-    default: 'false',
-    description:
-      'Honour X-Forwarded-For/-Proto/-Host: `false`, `true`, a hop count, or a comma-separated list of proxy addresses/CIDRs.',
-  }),
+  TRUST_PROXY: Type.Transform(
+    Type.String({
+      default: 'false',
+      description:
+        'Honour X-Forwarded-For/-Proto/-Host: `false`, `true`, a hop count, or a comma-separated list of proxy addresses/CIDRs.',
+    }),
+  )
+    .Decode(parseTrustProxy)
+    .Encode(String),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level.' },
   ),
   LOG_REQUESTS: Type.Boolean({ default: true, description: 'Log one line per request and response.' }),
-  DATA_DIR: Type.String({
-    default: '.data',
-    minLength: 1,
-    description: 'Folder for the embedded PostgreSQL cluster and the default file artifact store.',
-  }),
+  DATA_DIR: Type.Transform(
+    Type.String({
+      default: '.data',
+      minLength: 1,
+      description: 'Folder for the embedded PostgreSQL cluster and the default file artifact store.',
+    }),
+  )
+    .Decode((dir) => path.resolve(dir))
+    .Encode((dir) => dir),
   DATABASE_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',
@@ -99,7 +107,14 @@ export const EnvSchema = Type.Object({
   OFFLOAD_THRESHOLD_BYTES: Int({
     default: 16384,
     minimum: 0,
-    description: 'Data URLs in a request or response longer than this are written to object storage.',
+    description:
+      'Data URLs in a request or response longer than this (in bytes) are written to object storage.',
+  }),
+  OFFLOAD_CONCURRENCY: Int({
+    default: 8,
+    minimum: 1,
+    maximum: 256,
+    description: 'Artifacts written to storage at once per create or completion.',
   }),
   INLINE_DOCUMENT_LIMIT_BYTES: Int({
     default: 262144,
@@ -162,56 +177,37 @@ export const EnvSchema = Type.Object({
     maximum: 10000,
     description: 'Expired leases handled per transaction by the lease reaper.',
   }),
-  EXTRA_ENDPOINTS: Type.String({
-    default: '',
-    pattern: '^(|(/[A-Za-z0-9._~/-]+)(,/[A-Za-z0-9._~/-]+)*)$',
-    description: 'Comma-separated endpoints accepted in addition to the built-in list (e.g. /v1/custom/run).',
-  }),
+  EXTRA_ENDPOINTS: Type.Transform(
+    Type.String({
+      default: '',
+      pattern: '^(|(/[A-Za-z0-9._~/-]+)(,/[A-Za-z0-9._~/-]+)*)$',
+      description:
+        'Comma-separated endpoints accepted in addition to the built-in list (e.g. /v1/custom/run).',
+    }),
+  )
+    .Decode((list) => (list === '' ? [] : list.split(',')))
+    .Encode((list) => list.join(',')),
 });
 
-export type Env = Static<typeof EnvSchema>;
+export type Env = StaticDecode<typeof EnvSchema>;
 
-export interface Config {
-  port: number;
-  host: string;
-  basePath: string;
-  trustProxy: boolean | number | string[];
-  logLevel: string;
-  logRequests: boolean;
-  dataDir: string;
-  /** Undefined: use the embedded cluster. */
-  databaseUrl: string | undefined;
-  databasePoolSize: number;
-  databasePreparedStatements: boolean;
-  embeddedPgPort: number;
-  pgBinDir: string | undefined;
-  storageUrl: string;
-  gcsApiEndpoint: string | undefined;
-  gcsProjectId: string | undefined;
-  apiKeyCacheTtlMs: number;
-  jobRetentionSeconds: number;
-  restoreConcurrency: number;
-  restoreTimeoutMs: number;
-  offloadThresholdBytes: number;
-  inlineDocumentLimitBytes: number;
-  bodyLimitBytes: number;
-  expirySweepIntervalMs: number;
-  extraEndpoints: string[];
-  defaultMaxAttempts: number;
-  maxAttemptsLimit: number;
-  leaseSeconds: number;
-  maxLeaseSeconds: number;
-  retryBaseSeconds: number;
-  retryMaxSeconds: number;
-  reaperIntervalMs: number;
-  reaperBatchSize: number;
-}
+/** `OFFLOAD_THRESHOLD_BYTES` -> `offloadThresholdBytes`: the one renaming, at the boundary. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+
+/**
+ * The settings as the code reads them: every variable under its camel-cased name, decoded
+ * (`trustProxy` parsed, `extraEndpoints` a list, `dataDir` absolute) and with its default.
+ * `storageUrl` always has a value: unset, it is the file store under `dataDir`.
+ */
+export type Config = { readonly [K in keyof Env as CamelCase<K>]: Env[K] } & { readonly storageUrl: string };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function parseTrustProxy(raw: string): Config['trustProxy'] {
+function parseTrustProxy(raw: string): boolean | number | string[] {
   const value = raw.trim().toLowerCase();
   if (value === 'false' || value === '0' || value === '') return false;
   if (value === 'true') return true;
@@ -225,8 +221,20 @@ function parseTrustProxy(raw: string): Config['trustProxy'] {
   return list;
 }
 
+const camelCase = (name: string) =>
+  name.toLowerCase().replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+
+function decode(raw: Record<string, unknown>): Env {
+  try {
+    return Value.Decode(EnvSchema, raw);
+  } catch (error) {
+    if (error instanceof TransformDecodeError && error.error instanceof ConfigError) throw error.error;
+    throw error;
+  }
+}
+
 /** Reads, converts and validates the environment once; the result is frozen. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const known = Object.keys(EnvSchema.properties);
   // An empty variable means "not set", as it does for most servers' users.
   const raw: Record<string, unknown> = {};
@@ -234,7 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const value = env[name];
     if (value !== undefined && value !== '') raw[name] = value;
   }
-  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Record<string, unknown>;
   const errors = [...Value.Errors(EnvSchema, converted)];
   if (errors.length > 0) {
     const messages = errors.map((e) => {
@@ -244,7 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     });
     throw new ConfigError(`invalid configuration: ${[...new Set(messages)].join('; ')}`);
   }
-  const e = converted as Env;
+  const e = decode(converted);
   const orderings: [string, number, string, number][] = [
     ['DEFAULT_MAX_ATTEMPTS', e.DEFAULT_MAX_ATTEMPTS, 'MAX_ATTEMPTS_LIMIT', e.MAX_ATTEMPTS_LIMIT],
     ['LEASE_SECONDS', e.LEASE_SECONDS, 'MAX_LEASE_SECONDS', e.MAX_LEASE_SECONDS],
@@ -257,40 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       );
     }
   }
-  const dataDir = path.resolve(e.DATA_DIR);
-  const config: Config = {
-    port: e.PORT,
-    host: e.HOST,
-    basePath: e.BASE_PATH,
-    trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    logLevel: e.LOG_LEVEL,
-    logRequests: e.LOG_REQUESTS,
-    dataDir,
-    databaseUrl: e.DATABASE_URL,
-    databasePoolSize: e.DATABASE_POOL_SIZE,
-    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
-    embeddedPgPort: e.EMBEDDED_PG_PORT,
-    pgBinDir: e.PG_BINDIR,
-    storageUrl: e.STORAGE_URL ?? `file://${path.join(dataDir, 'artifacts')}`,
-    gcsApiEndpoint: e.GCS_API_ENDPOINT,
-    gcsProjectId: e.GCS_PROJECT_ID,
-    apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_SECONDS * 1000,
-    jobRetentionSeconds: e.JOB_RETENTION_SECONDS,
-    restoreConcurrency: e.RESTORE_CONCURRENCY,
-    restoreTimeoutMs: e.RESTORE_TIMEOUT_MS,
-    offloadThresholdBytes: e.OFFLOAD_THRESHOLD_BYTES,
-    inlineDocumentLimitBytes: e.INLINE_DOCUMENT_LIMIT_BYTES,
-    bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    expirySweepIntervalMs: e.EXPIRY_SWEEP_INTERVAL_SECONDS * 1000,
-    extraEndpoints: e.EXTRA_ENDPOINTS ? e.EXTRA_ENDPOINTS.split(',') : [],
-    defaultMaxAttempts: e.DEFAULT_MAX_ATTEMPTS,
-    maxAttemptsLimit: e.MAX_ATTEMPTS_LIMIT,
-    leaseSeconds: e.LEASE_SECONDS,
-    maxLeaseSeconds: e.MAX_LEASE_SECONDS,
-    retryBaseSeconds: e.RETRY_BASE_SECONDS,
-    retryMaxSeconds: e.RETRY_MAX_SECONDS,
-    reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
-    reaperBatchSize: e.REAPER_BATCH_SIZE,
-  };
-  return Object.freeze(config);
+  const decoded = e as Record<string, unknown>;
+  const config = Object.fromEntries(known.map((name) => [camelCase(name), decoded[name]]));
+  config.storageUrl ??= `file://${path.join(e.DATA_DIR, 'artifacts')}`;
+  return Object.freeze(config) as Config;
 }

@@ -1,15 +1,14 @@
 import { buildApp } from './app.js';
 import { countActiveApiKeys } from './auth/api-key-repository.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { openProcessDatabase } from './db/process-database.js';
 import { createLogger } from './logger.js';
-import { openRuntime } from './runtime.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-async function main() {
-  let config: ReturnType<typeof loadConfig>;
+function loadConfigOrExit(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -17,19 +16,22 @@ async function main() {
     }
     throw error;
   }
+}
+
+async function main() {
+  const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel });
-  const runtime = await openRuntime(config, {
+  const database = await openProcessDatabase(config, {
     log: (m) => logger.info(m),
     applicationName: 'jobs-server',
-    notifications: { logger },
   });
-  const app = await buildApp({
-    config,
-    db: runtime.db,
-    store: runtime.store,
-    logger,
-    listener: runtime.listener,
-  });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp({ config: Object.freeze({ ...config, databaseUrl: database.url }), logger });
+  } catch (error) {
+    await database.stop();
+    throw error;
+  }
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -42,7 +44,7 @@ async function main() {
     cut.unref();
     try {
       await app.close();
-      await runtime.close();
+      await database.stop();
     } finally {
       process.exit(0);
     }
@@ -54,17 +56,15 @@ async function main() {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     logger.error({ err: error }, `could not listen on ${config.host}:${config.port} (set PORT or HOST)`);
-    await runtime.close();
+    await app.close();
+    await database.stop();
     process.exit(1);
   }
   logger.info(
-    {
-      storage: runtime.store.baseUri,
-      database: config.databaseUrl ? 'DATABASE_URL' : runtime.embeddedDatabaseUrl,
-    },
+    { storage: app.store.baseUri, database: database.embedded ? database.url : 'DATABASE_URL' },
     `jobs server ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}${config.basePath}`,
   );
-  if ((await countActiveApiKeys(runtime.db)) === 0) {
+  if ((await countActiveApiKeys(app.db)) === 0) {
     // Compiled (Docker) and source (npm start) installs run the CLI differently.
     const cli = import.meta.url.endsWith('.js') ? 'node dist/src/cli.js' : 'npm run cli --';
     logger.info(

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, EnvSchema, loadConfig } from '../src/config.js';
 
 describe('loadConfig', () => {
   it('runs on embedded defaults with nothing set', () => {
@@ -13,10 +13,20 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       dataDir: path.resolve('.data'),
       storageUrl: `file://${path.resolve('.data/artifacts')}`,
-      apiKeyCacheTtlMs: 10_000,
+      apiKeyCacheTtlSeconds: 10,
       jobRetentionSeconds: 604_800,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names every setting after its variable, camel-cased', () => {
+    const config = loadConfig({
+      OFFLOAD_THRESHOLD_BYTES: '100',
+      PG_BINDIR: '/opt/pg/bin',
+      REAPER_BATCH_SIZE: '7',
+    });
+    expect(config).toMatchObject({ offloadThresholdBytes: 100, pgBindir: '/opt/pg/bin', reaperBatchSize: 7 });
+    expect(Object.keys(config)).toHaveLength(Object.keys(EnvSchema.properties).length);
   });
 
   it('reads the variables it knows, converting numbers and booleans', () => {

@@ -3,8 +3,8 @@ import { sql } from 'kysely';
 import { insertApiKey } from '../../src/auth/api-key-repository.js';
 import { generateApiKey } from '../../src/auth/api-keys.js';
 import { insertOrganization } from '../../src/auth/organization-repository.js';
-import type { ApiKeyScope } from '../../src/auth/scopes.js';
 import type { Database } from '../../src/db/types.js';
+import type { ApiKeyScope } from '../../src/domain/api-key-scopes.js';
 
 export interface Tenant {
   organizationId: string;

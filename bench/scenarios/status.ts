@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LIFECYCLE_COLUMNS } from '../../src/jobs/job-repository.js';
+import { LIFECYCLE_COLUMNS } from '../../src/db/job-columns.js';
 import { alternate, median, runsOf, type Side } from '../lib/alternate.js';
 import { runToEnd } from '../lib/children.js';
 import { type BenchContext, httpSide } from '../lib/context.js';

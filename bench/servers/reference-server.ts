@@ -18,7 +18,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify from 'fastify';
 import pg from 'pg';
-import { DETAIL_COLUMNS, LIFECYCLE_COLUMNS } from '../../src/jobs/job-repository.js';
+import { DETAIL_COLUMNS, LIFECYCLE_COLUMNS } from '../../src/db/job-columns.js';
 
 const env = process.env;
 const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.POOL_SIZE ?? 10) });

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
-import { newApiKeyId } from '../ids.js';
-import type { ApiKeyScope } from './scopes.js';
+import type { ApiKeyScope } from '../domain/api-key-scopes.js';
+import { newApiKeyId } from '../domain/ids.js';
 
 export interface ActiveApiKey {
   id: string;

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
-import { AppError } from '../errors.js';
+import type { ApiKeyScope } from '../domain/api-key-scopes.js';
+import { AppError } from '../domain/errors.js';
 import type { ApiKeyCache } from './api-key-cache.js';
 import { type ActiveApiKey, findActiveApiKeyByHash } from './api-key-repository.js';
 import { hashApiKey } from './api-keys.js';
-import type { ApiKeyScope } from './scopes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
-import { newOrganizationId } from '../ids.js';
+import { newOrganizationId } from '../domain/ids.js';
 
 export async function insertOrganization(db: Kysely<Database>, name: string, id = newOrganizationId()) {
   return db

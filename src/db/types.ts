@@ -1,8 +1,9 @@
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { ApiKeyScope } from '../auth/scopes.js';
-import type { JobStatus } from '../jobs/statuses.js';
-import type { ArtifactKind, ArtifactRole } from '../storage/artifact-types.js';
-import type { AttemptOutcome } from '../workers/attempt-outcomes.js';
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { ApiKeyScope } from '../domain/api-key-scopes.js';
+import type { ArtifactKind, ArtifactRole } from '../domain/artifacts.js';
+import type { AttemptOutcome } from '../domain/attempt-outcomes.js';
+import type { Problem } from '../domain/job-shape.js';
+import type { JobStatus } from '../domain/job-statuses.js';
 
 /** jsonb columns: written as serialisable values, read back parsed by pg. */
 type Json<T> = ColumnType<T, T | string, T | string>;
@@ -32,8 +33,8 @@ export interface JobsTable {
   endpoint: string;
   request: Json<unknown> | null;
   response: Json<unknown> | null;
-  error: Json<unknown> | null;
-  warnings: Json<unknown[]> | null;
+  error: Json<Problem> | null;
+  warnings: Json<Problem[]> | null;
   metadata: Json<Record<string, string>> | null;
   request_gcs_paths: Json<Record<string, string>> | null;
   cloud_task_name: string | null;
@@ -78,7 +79,7 @@ export interface JobAttemptsTable {
   finished_at: Timestamp | null;
   /** Null while the attempt runs. */
   outcome: AttemptOutcome | null;
-  error: Json<unknown> | null;
+  error: Json<Problem> | null;
 }
 
 export interface StorageDeletionsTable {
@@ -107,3 +108,6 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobArtifactRow = Selectable<JobArtifactsTable>;
 export type NewJobArtifactRow = Insertable<JobArtifactsTable>;
 export type JobAttemptRow = Selectable<JobAttemptsTable>;
+
+/** What a repository function takes: the pool, or the caller's transaction. */
+export type Db = Kysely<Database> | Transaction<Database>;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorCode } from '../errors.js';
+import { AppError, type ErrorCode } from '../domain/errors.js';
 
 interface ErrorPayload {
   detail: { code: string; message: string; details?: Record<string, unknown> };
@@ -61,6 +61,7 @@ function isDatabaseUnavailable(error: unknown): boolean {
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError) {
+    if (error.statusCode >= 500) request.log.error({ err: error.cause ?? error }, error.message);
     return reply.status(error.statusCode).send(payload(error.code, error.message, error.details));
   }
   if (error.validation) return reply.status(400).send(validationPayload(error));

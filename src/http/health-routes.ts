@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { pingDatabase } from '../db/database.js';
 import type { Database } from '../db/types.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../domain/errors.js';
 import { errorResponses } from './schema-helpers.js';
 
 const Ok = Type.Object({ status: Type.Literal('ok') });

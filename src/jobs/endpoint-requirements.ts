@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError } from '../domain/errors.js';
 
 // The endpoints whose request carries documents to work on. The server does not execute
 // endpoints, but it refuses a job that no worker could run, before anything is stored.

@@ -1,20 +1,16 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Kysely } from 'kysely';
-import { startPeriodicTask } from '../background/periodic-task.js';
-import { mapWithConcurrency, withTimeout } from '../concurrency.js';
-import type { Database } from '../db/types.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { backoffDelayMs } from '../domain/backoff.js';
+import { mapWithConcurrency, withTimeout } from '../lib/concurrency.js';
+import { type PeriodicTask, startPeriodicTask } from '../lib/periodic-task.js';
+import { expireDueJobs } from '../lifecycle/expiry-repository.js';
 import {
   postponeStorageDeletion,
   removeStorageDeletions,
   takeDueStorageDeletions,
 } from '../storage/storage-deletion-repository.js';
-import { expireDueJobs } from './expiry-repository.js';
+import type { JobContext } from './job-context.js';
 
-export interface ExpirySweeperDeps {
-  db: Kysely<Database>;
-  store: ObjectStore;
-  now: () => Date;
+export interface SweepOptions {
   batchSize?: number;
   /** Batches per sweep at most, so one sweep never runs for ever behind a large backlog. */
   maxBatches?: number;
@@ -30,44 +26,48 @@ export interface SweepResult {
 
 // A sweeper that dies after taking deletions leaves them due again after this long.
 const DELETION_LEASE_SECONDS = 300;
-const MAX_RETRY_DELAY_SECONDS = 3600;
+const DELETION_RETRY = { baseMs: 10_000, maxMs: 3_600_000 };
 
 /**
  * Retention: expires jobs whose expires_at passed, then deletes the objects queued for
  * deletion (theirs, and those a failed create or completion could not delete at once).
  * Every step is a short statement; objects are deleted outside any transaction.
  */
-export async function sweepExpiredJobs(deps: ExpirySweeperDeps): Promise<SweepResult> {
-  const batchSize = deps.batchSize ?? 500;
-  const maxBatches = deps.maxBatches ?? 20;
+export async function sweepExpiredJobs(
+  ctx: Pick<JobContext, 'db' | 'store' | 'clock'>,
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  const { db, store, clock } = ctx;
+  const batchSize = options.batchSize ?? 500;
+  const maxBatches = options.maxBatches ?? 20;
   const result: SweepResult = { expired: 0, objectsDeleted: 0, objectsFailed: 0 };
 
   for (let i = 0; i < maxBatches; i++) {
-    const expired = await expireDueJobs(deps.db, deps.now(), batchSize);
+    const expired = await expireDueJobs(db, clock.now(), batchSize);
     result.expired += expired;
     if (expired < batchSize) break;
   }
 
   for (let i = 0; i < maxBatches; i++) {
-    const now = deps.now();
-    const due = await takeDueStorageDeletions(deps.db, now, batchSize, DELETION_LEASE_SECONDS);
-    const outcomes = await mapWithConcurrency(due, deps.deleteConcurrency ?? 16, async (d) => {
+    const now = clock.now();
+    const due = await takeDueStorageDeletions(db, now, batchSize, DELETION_LEASE_SECONDS);
+    const outcomes = await mapWithConcurrency(due, options.deleteConcurrency ?? 16, async (d) => {
       try {
-        await withTimeout(() => deps.store.delete(d.storage_uri), deps.deleteTimeoutMs ?? 10_000);
+        await withTimeout(() => store.delete(d.storage_uri), options.deleteTimeoutMs ?? 10_000);
         return undefined;
       } catch (error) {
         return error instanceof Error ? error.message : String(error);
       }
     });
     await removeStorageDeletions(
-      deps.db,
+      db,
       due.filter((_, j) => outcomes[j] === undefined).map((d) => d.id),
     );
     for (const [j, d] of due.entries()) {
       const error = outcomes[j];
       if (error === undefined) continue;
-      const delaySeconds = Math.min(2 ** d.attempts * 10, MAX_RETRY_DELAY_SECONDS);
-      await postponeStorageDeletion(deps.db, d.id, new Date(now.getTime() + delaySeconds * 1000), error);
+      const delayMs = backoffDelayMs(d.attempts, DELETION_RETRY);
+      await postponeStorageDeletion(db, d.id, new Date(now.getTime() + delayMs), error);
     }
     result.objectsDeleted += outcomes.filter((o) => o === undefined).length;
     result.objectsFailed += outcomes.filter((o) => o !== undefined).length;
@@ -76,17 +76,15 @@ export async function sweepExpiredJobs(deps: ExpirySweeperDeps): Promise<SweepRe
   return result;
 }
 
-export function startExpirySweeper(
-  deps: ExpirySweeperDeps & { intervalMs: number; logger: FastifyBaseLogger },
-) {
+export function startExpirySweeper(ctx: JobContext, logger: FastifyBaseLogger): PeriodicTask {
   return startPeriodicTask({
     name: 'expiry sweeper',
-    intervalMs: deps.intervalMs,
-    logger: deps.logger,
+    intervalMs: ctx.config.expirySweepIntervalSeconds * 1000,
+    logger,
     run: async () => {
-      const result = await sweepExpiredJobs(deps);
+      const result = await sweepExpiredJobs(ctx);
       if (result.expired + result.objectsDeleted + result.objectsFailed > 0) {
-        deps.logger.info(result, 'expiry sweep');
+        logger.info(result, 'expiry sweep');
       }
     },
   });

@@ -1,16 +1,12 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
-import { AppError, jobNotFound } from '../errors.js';
-import { cancelJob, findJobLifecycle, type JobDetailRow, requeueJob } from './job-repository.js';
+import type { JobDetailRow } from '../db/job-columns.js';
+import { AppError, jobNotFound } from '../domain/errors.js';
+import { cancelJob, retryJob } from '../lifecycle/client-transitions-repository.js';
+import type { JobContext } from './job-context.js';
+import { findJobLifecycle } from './job-repository.js';
 
 /** Explains why a conditional transition matched no row: not the caller's job, or a state conflict. */
-async function conflictOrNotFound(
-  db: Kysely<Database>,
-  organizationId: string,
-  jobId: string,
-  action: string,
-) {
-  const current = await findJobLifecycle(db, organizationId, jobId);
+async function conflictOrNotFound(ctx: JobContext, organizationId: string, jobId: string, action: string) {
+  const current = await findJobLifecycle(ctx.db, organizationId, jobId);
   if (!current) return jobNotFound(jobId);
   const state =
     current.status === 'in_progress' && current.cancelled
@@ -23,24 +19,16 @@ async function conflictOrNotFound(
   });
 }
 
-export async function cancel(
-  db: Kysely<Database>,
-  organizationId: string,
-  jobId: string,
-  now: Date,
-): Promise<JobDetailRow> {
-  const row = await cancelJob(db, organizationId, jobId, now);
-  if (!row) throw await conflictOrNotFound(db, organizationId, jobId, 'cancelled');
+/** POST /v1/jobs/{id}/cancel: at once when no worker holds the job, else flagged for its worker. */
+export async function cancel(ctx: JobContext, organizationId: string, jobId: string): Promise<JobDetailRow> {
+  const row = await cancelJob(ctx.db, organizationId, jobId, ctx.clock.now());
+  if (!row) throw await conflictOrNotFound(ctx, organizationId, jobId, 'cancelled');
   return row;
 }
 
-export async function retry(
-  db: Kysely<Database>,
-  organizationId: string,
-  jobId: string,
-  now: Date,
-): Promise<JobDetailRow> {
-  const row = await requeueJob(db, organizationId, jobId, now);
-  if (!row) throw await conflictOrNotFound(db, organizationId, jobId, 'retried');
+/** POST /v1/jobs/{id}/retry: a failed or cancelled job is queued again. */
+export async function retry(ctx: JobContext, organizationId: string, jobId: string): Promise<JobDetailRow> {
+  const row = await retryJob(ctx.db, organizationId, jobId, ctx.clock.now());
+  if (!row) throw await conflictOrNotFound(ctx, organizationId, jobId, 'retried');
   return row;
 }

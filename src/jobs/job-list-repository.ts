@@ -1,12 +1,8 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../db/types.js';
+import { sql } from 'kysely';
+import { DETAIL_COLUMNS, type JobDetailRow } from '../db/job-columns.js';
+import type { Db } from '../db/types.js';
+import type { JobStatus } from '../domain/job-statuses.js';
 import type { ListOrder } from './job-list-schemas.js';
-import { DETAIL_COLUMNS, type JobDetailRow } from './job-repository.js';
-import type { JobStatus } from './statuses.js';
-
-type Db = Kysely<Database> | Transaction<Database>;
-
-/** Everything of a job but its payload columns, which can be large. */
 
 export interface JobListFilter {
   organizationId: string;
@@ -27,16 +23,6 @@ export interface JobListPage {
   /** A job of the organization (checked with jobBelongsTo); the page starts next to it. */
   cursor?: { id: string; side: 'after' | 'before' };
   include: { request: boolean; response: boolean };
-}
-
-export async function jobBelongsTo(db: Db, organizationId: string, jobId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('jobs')
-    .select('id')
-    .where('id', '=', jobId)
-    .where('organization_id', '=', organizationId)
-    .executeTakeFirst();
-  return row !== undefined;
 }
 
 const reverse = (order: ListOrder): ListOrder => (order === 'asc' ? 'desc' : 'asc');

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { mapWithConcurrency } from '../concurrency.js';
-import { AppError } from '../errors.js';
+import { normaliseEndpoint } from '../domain/endpoints.js';
+import { AppError } from '../domain/errors.js';
+import type { JobView } from '../domain/job-shape.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
-import { normaliseEndpoint } from './endpoints.js';
-import { findJobPage, type JobListFilter, type JobListPage, jobBelongsTo } from './job-list-repository.js';
+import { mapWithConcurrency } from '../lib/concurrency.js';
+import type { JobContext } from './job-context.js';
+import { findJobPage, type JobListFilter, type JobListPage } from './job-list-repository.js';
 import {
   JobListSchema,
   type JobListView,
@@ -11,10 +13,10 @@ import {
   type ListQuery,
   ListQuerySchema,
 } from './job-list-schemas.js';
-import { type JobReaderDeps, presentJob } from './job-reader.js';
-import type { JobView } from './job-schemas.js';
+import { presentJob } from './job-reader.js';
+import { jobBelongsTo } from './job-repository.js';
 
-// Jobs restored at once; each restore also reads its own artifacts with deps.restore.concurrency,
+// Jobs restored at once; each restore also reads its own artifacts with RESTORE_CONCURRENCY,
 // so this bounds a page's storage reads to their product.
 const RESTORE_JOBS_AT_ONCE = 4;
 const DAY_MS = 86_400_000;
@@ -93,11 +95,7 @@ function envelope(data: JobView[], hasMore: boolean, side: 'after' | 'before' | 
 }
 
 /** GET /v1/jobs. */
-export const jobListRoutes: FastifyPluginAsyncTypebox<{
-  deps: JobReaderDeps;
-  /** The endpoints a job may target, in their stored `/v1/...` form. */
-  endpoints: ReadonlySet<string>;
-}> = async (app, { deps, endpoints }) => {
+export const jobListRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
   app.get(
     '/jobs',
     {
@@ -131,19 +129,19 @@ export const jobListRoutes: FastifyPluginAsyncTypebox<{
       if (query.after !== undefined && query.before !== undefined) {
         throw invalidQuery('before', "cannot be combined with 'after'; pass one cursor");
       }
-      const filter = toFilter(organizationId, query, endpoints);
+      const filter = toFilter(organizationId, query, ctx.endpoints);
 
       const page: JobListPage = { order: query.order, limit: query.limit, include };
       if (query.after !== undefined) page.cursor = { id: query.after, side: 'after' };
       if (query.before !== undefined) page.cursor = { id: query.before, side: 'before' };
       // Another organization's job is answered exactly like an id that does not exist.
-      if (page.cursor && !(await jobBelongsTo(deps.db, organizationId, page.cursor.id))) {
+      if (page.cursor && !(await jobBelongsTo(ctx.db, organizationId, page.cursor.id))) {
         throw invalidQuery(page.cursor.side, `'${page.cursor.id}' is not the id of one of your jobs`);
       }
 
-      const { rows, hasMore } = await findJobPage(deps.db, filter, page);
+      const { rows, hasMore } = await findJobPage(ctx.db, filter, page);
       const data = await mapWithConcurrency(rows, RESTORE_JOBS_AT_ONCE, (row) =>
-        presentJob(deps, row, include),
+        presentJob(ctx, row, include),
       );
       return envelope(data, hasMore, page.cursor?.side);
     },

@@ -1,8 +1,9 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable, QueryBoolean, StringEnum } from '../http/schema-helpers.js';
-import { JOB_ID_PATTERN } from '../ids.js';
-import { JobSchema } from './job-schemas.js';
-import { JOB_STATUSES } from './statuses.js';
+import { JOB_ID_PATTERN } from '../domain/ids.js';
+import { JobSchema } from '../domain/job-shape.js';
+import { JOB_STATUSES } from '../domain/job-statuses.js';
+import { Nullable, StringEnum } from '../domain/schema-types.js';
+import { QueryBoolean } from '../http/schema-helpers.js';
 
 export const LIST_MAX_LIMIT = 100;
 export const LIST_DEFAULT_LIMIT = 20;

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { NotificationListener } from '../db/notification-listener.js';
+import { JobSchema, JobStatusSchema } from '../domain/job-shape.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
-import { type JobReaderDeps, readJob } from './job-reader.js';
+import type { JobContext } from './job-context.js';
+import { readJob } from './job-reader.js';
 import {
   JobParamsSchema,
-  JobSchema,
-  JobStatusSchema,
   RetrieveQuerySchema,
   StatusHeadersSchema,
   StatusQuerySchema,
@@ -17,13 +16,10 @@ import { createWaitScopes, readStatusAnswer } from './status-wait.js';
 const NEVER_ABORTED = new AbortController().signal;
 
 /** GET /v1/jobs/{job_id} and GET /v1/jobs/{job_id}/status. */
-export const jobReadRoutes: FastifyPluginAsyncTypebox<{
-  deps: JobReaderDeps;
-  listener?: NotificationListener;
-}> = async (app, { deps, listener }) => {
+export const jobReadRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
   // Long polls answer at once when the server starts closing, instead of holding up shutdown.
   const waits = createWaitScopes();
-  const reread = createStatusRereader(deps.db);
+  const reread = createStatusRereader(ctx.db);
   app.addHook('preClose', async () => waits.abortAll());
 
   app.get(
@@ -44,7 +40,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{
         request: isTrue(request.query.include_request),
         response: isTrue(request.query.include_response),
       };
-      return readJob(deps, request.auth.organizationId, request.params.job_id, include);
+      return readJob(ctx, request.auth.organizationId, request.params.job_id, include);
     },
   );
 
@@ -72,7 +68,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const answer = await readStatusAnswer(
-        { db: deps.db, listener, reread },
+        { db: ctx.db, listener: ctx.listener, reread },
         {
           organizationId: request.auth.organizationId,
           jobId: request.params.job_id,

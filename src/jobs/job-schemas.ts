@@ -1,82 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable, QueryBoolean, StringEnum } from '../http/schema-helpers.js';
-import { JOB_ID_PATTERN } from '../ids.js';
-import { BUILTIN_ENDPOINTS } from './endpoints.js';
-import { JOB_STATUSES } from './statuses.js';
+import { ATTEMPT_OUTCOMES } from '../domain/attempt-outcomes.js';
+import { JobIdSchema, ReportedErrorSchema, UnixSeconds } from '../domain/job-shape.js';
+import { Nullable, StringEnum } from '../domain/schema-types.js';
+import { QueryBoolean } from '../http/schema-helpers.js';
 
-const UnixSeconds = Type.Integer({ description: 'Unix timestamp, seconds.' });
-
-export const JobErrorSchema = Type.Object(
-  {
-    code: Type.String(),
-    message: Type.String(),
-    details: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
-  },
-  { description: 'Why the job failed.' },
-);
-
-export const JobWarningSchema = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
-});
-
-export const JobResponseSchema = Type.Object(
-  { status_code: Type.Integer(), body: Type.Unknown() },
-  { description: 'What the endpoint answered, stored when the job completed.' },
-);
-
-export const MetadataSchema = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), {
-  description: 'User metadata: at most 16 pairs, keys up to 64 and values up to 512 characters.',
-});
-
-export const JobIdSchema = Type.String({
-  pattern: JOB_ID_PATTERN,
-  description: "A job id: 'job_' followed by 21 characters of A-Z, a-z, 0-9, '_' and '-'.",
-  examples: ['job_V1StGXR8_Z5jdHi6B-myT'],
-});
-
-const lifecycleFields = {
-  id: JobIdSchema,
-  object: Type.Literal('job'),
-  status: StringEnum(JOB_STATUSES),
-  endpoint: Type.String({ examples: [...BUILTIN_ENDPOINTS] }),
-  error: Nullable(JobErrorSchema),
-  warnings: Nullable(Type.Array(JobWarningSchema)),
-  created_at: UnixSeconds,
-  started_at: Nullable(UnixSeconds),
-  completed_at: Nullable(UnixSeconds),
-  expires_at: UnixSeconds,
-  organization_id: Type.String(),
-  metadata: Nullable(MetadataSchema),
-  cancelled: Type.Boolean({ description: 'The client asked for cancellation (distinct from status).' }),
-  attempt_count: Type.Integer({ minimum: 0 }),
-  last_attempt_at: Nullable(UnixSeconds),
-  last_failure_code: Nullable(Type.String()),
-};
-
-export const JobStatusSchema = Type.Object(lifecycleFields, {
-  description: 'Lifecycle fields only: the cheap answer for polling.',
-});
-
-export const JobSchema = Type.Object(
-  {
-    ...lifecycleFields,
-    request: Type.Unknown({ description: 'The original request body; null unless include_request=true.' }),
-    response: Nullable(JobResponseSchema),
-    cloud_task_name: Nullable(Type.String()),
-    request_gcs_paths: Nullable(
-      Type.Record(Type.String(), Type.String(), {
-        description: 'JSON pointer -> storage URI of each offloaded request artifact.',
-      }),
-    ),
-  },
-  { description: 'An asynchronous job.' },
-);
-
-export type JobView = Static<typeof JobSchema>;
-export type JobStatusView = Static<typeof JobStatusSchema>;
-export type JobWarning = Static<typeof JobWarningSchema>;
+/** Parameters, query strings and headers of the client routes; the job object is domain/job-shape.ts. */
 
 export const JobParamsSchema = Type.Object({ job_id: JobIdSchema });
 
@@ -113,3 +41,25 @@ export const StatusHeadersSchema = Type.Object({
     }),
   ),
 });
+
+export const JobAttemptSchema = Type.Object({
+  object: Type.Literal('job.attempt'),
+  attempt: Type.Integer({ minimum: 1, description: 'The number of the claim: 1 for the first.' }),
+  worker_id: Type.String(),
+  started_at: UnixSeconds,
+  finished_at: Nullable(UnixSeconds),
+  outcome: Nullable(
+    StringEnum(ATTEMPT_OUTCOMES, {
+      description:
+        'null while running; succeeded, failed, lease_expired (the worker stopped heartbeating), cancelled (the worker acknowledged a cancellation), released (handed back; does not use up an attempt), expired (the job reached its expires_at while running).',
+    }),
+  ),
+  error: Nullable(ReportedErrorSchema),
+});
+
+export const JobAttemptListSchema = Type.Object(
+  { object: Type.Literal('list'), data: Type.Array(JobAttemptSchema) },
+  { description: 'Every execution of the job, first to last.' },
+);
+
+export type JobAttemptView = Static<typeof JobAttemptSchema>;

@@ -1,43 +1,56 @@
-import type { JobDetailRow, JobLifecycleRow } from './job-repository.js';
-import type { JobStatusView, JobView, JobWarning } from './job-schemas.js';
+import type { JobDetailRow, JobLifecycleRow } from '../db/job-columns.js';
+import {
+  JOB_FIELDS,
+  JOB_STATUS_FIELDS,
+  type JobStatusView,
+  type JobView,
+  type Problem,
+} from '../domain/job-shape.js';
 
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
-const secondsOrNull = (d: Date | null) => (d === null ? null : seconds(d));
+/**
+ * Rows to job objects, field by field in the schema's order: every field is the column of the
+ * same name, timestamps (Date) become integer Unix seconds, `object` is 'job'. The type check at
+ * the end keeps the columns' types and the fields' types in step.
+ */
+
+const toWire = (value: unknown) => (value instanceof Date ? Math.floor(value.getTime() / 1000) : value);
 
 export function toStatusView(row: JobLifecycleRow): JobStatusView {
-  return {
-    id: row.id,
-    object: 'job',
-    status: row.status,
-    endpoint: row.endpoint,
-    error: row.error as JobStatusView['error'],
-    warnings: row.warnings as JobWarning[] | null,
-    created_at: seconds(row.created_at),
-    started_at: secondsOrNull(row.started_at),
-    completed_at: secondsOrNull(row.completed_at),
-    expires_at: seconds(row.expires_at),
-    organization_id: row.organization_id,
-    metadata: row.metadata,
-    cancelled: row.cancelled,
-    attempt_count: row.attempt_count,
-    last_attempt_at: secondsOrNull(row.last_attempt_at),
-    last_failure_code: row.last_failure_code,
-  };
+  const view: Record<string, unknown> = {};
+  for (const field of JOB_STATUS_FIELDS) view[field] = field === 'object' ? 'job' : toWire(row[field]);
+  return view as JobStatusView;
 }
 
 /** The full job object; `request`/`response` are the restored documents (or null). */
 export function toJobView(
   row: JobDetailRow,
-  restored: { request: unknown; response: unknown; warnings: readonly JobWarning[] },
+  restored: { request: unknown; response: unknown; warnings: readonly Problem[] },
 ): JobView {
-  const status = toStatusView(row);
-  const warnings = [...(status.warnings ?? []), ...restored.warnings];
-  return {
-    ...status,
-    warnings: warnings.length > 0 ? warnings : null,
-    request: restored.request ?? null,
-    response: (restored.response ?? null) as JobView['response'],
-    cloud_task_name: row.cloud_task_name,
-    request_gcs_paths: row.request_gcs_paths,
-  };
+  const warnings = [...(row.warnings ?? []), ...restored.warnings];
+  const view: Record<string, unknown> = {};
+  for (const field of JOB_FIELDS) {
+    if (field === 'object') view.object = 'job';
+    else if (field === 'warnings') view.warnings = warnings.length > 0 ? warnings : null;
+    else if (field === 'request' || field === 'response') view[field] = restored[field] ?? null;
+    else view[field] = toWire(row[field]);
+  }
+  return view as JobView;
 }
+
+/** The job object without its payloads: what writes answer. */
+export const lightweightView = (row: JobDetailRow) =>
+  toJobView(row, { request: null, response: null, warnings: [] });
+
+// Compile-time check: each column, as toWire writes it, has the type of its field.
+type Wire<T> = T extends Date ? number : T;
+type Fields<Row, View> = { [K in keyof Row & keyof View]: Wire<Row[K]> extends View[K] ? true : K };
+type Mismatched<T> = { [K in keyof T]: T[K] extends true ? never : T[K] }[keyof T];
+const columnTypesMatch: [Mismatched<Fields<JobLifecycleRow, JobStatusView>>] extends [never] ? true : never =
+  true;
+const detailTypesMatch: [Mismatched<Fields<Omit<JobDetailRow, 'request' | 'response'>, JobView>>] extends [
+  never,
+]
+  ? true
+  : never = true;
+void columnTypesMatch;
+void detailTypesMatch;

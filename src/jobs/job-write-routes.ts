@@ -1,27 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Clock } from '../app.js';
-import { AppError } from '../errors.js';
+import { normaliseEndpoint } from '../domain/endpoints.js';
+import { AppError } from '../domain/errors.js';
+import { JobSchema } from '../domain/job-shape.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import { StorageError } from '../storage/object-store.js';
 import { checkEndpointRequirements } from './endpoint-requirements.js';
-import { normaliseEndpoint } from './endpoints.js';
-import { createJob, type JobCreatorDeps } from './job-creator.js';
+import type { JobContext } from './job-context.js';
+import { createJob } from './job-creator.js';
 import { cancel, retry } from './job-lifecycle.js';
-import { AccessTokenQuerySchema, JobParamsSchema, JobSchema } from './job-schemas.js';
-import { toJobView } from './job-view.js';
+import { AccessTokenQuerySchema, JobParamsSchema } from './job-schemas.js';
+import { lightweightView } from './job-view.js';
 import { CreateJobBodySchema, CreateJobHeadersSchema } from './job-write-schemas.js';
 
-export interface JobWriteDeps extends JobCreatorDeps {
-  endpoints: ReadonlySet<string>;
-  maxAttemptsLimit: number;
-  clock: Clock;
-}
-
-const lightweight = (row: Parameters<typeof toJobView>[0]) =>
-  toJobView(row, { request: null, response: null, warnings: [] });
-
 /** POST /v1/jobs, /v1/jobs/{job_id}/cancel and /v1/jobs/{job_id}/retry. */
-export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> = async (app, { deps }) => {
+export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
   app.post(
     '/jobs',
     {
@@ -42,49 +33,34 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
     },
     async (request, reply) => {
       const { body } = request;
-      const endpoint = normaliseEndpoint(body.endpoint, deps.endpoints);
+      const endpoint = normaliseEndpoint(body.endpoint, ctx.endpoints);
       if (!endpoint) {
         throw new AppError(
           'unprocessable_entity',
           `Invalid body field 'endpoint': '${body.endpoint}' is not a known endpoint.`,
           {
             field: 'endpoint',
-            allowed: [...deps.endpoints],
+            allowed: [...ctx.endpoints],
           },
         );
       }
       checkEndpointRequirements(endpoint, body.request);
-      if (body.max_attempts !== undefined && body.max_attempts > deps.maxAttemptsLimit) {
-        throw new AppError(
-          'unprocessable_entity',
-          `'max_attempts' must be at most ${deps.maxAttemptsLimit}.`,
-          {
-            field: 'max_attempts',
-          },
-        );
-      }
-      let result: Awaited<ReturnType<typeof createJob>>;
-      try {
-        result = await createJob(deps, {
-          organizationId: request.auth.organizationId,
-          endpoint,
-          request: body.request,
-          metadata: body.metadata ?? null,
-          idempotencyKey: request.headers['idempotency-key'],
-          maxAttempts: body.max_attempts,
+      const { maxAttemptsLimit } = ctx.config;
+      if (body.max_attempts !== undefined && body.max_attempts > maxAttemptsLimit) {
+        throw new AppError('unprocessable_entity', `'max_attempts' must be at most ${maxAttemptsLimit}.`, {
+          field: 'max_attempts',
         });
-      } catch (error) {
-        if (error instanceof StorageError) {
-          request.log.error({ err: error }, 'offloading the request failed');
-          throw new AppError(
-            'service_unavailable',
-            'Object storage is unavailable; the job was not created. Try again.',
-          );
-        }
-        throw error;
       }
+      const result = await createJob(ctx, {
+        organizationId: request.auth.organizationId,
+        endpoint,
+        request: body.request,
+        metadata: body.metadata ?? null,
+        idempotencyKey: request.headers['idempotency-key'],
+        maxAttempts: body.max_attempts,
+      });
       if (!result.created) reply.header('idempotent-replayed', 'true');
-      return reply.status(result.created ? 201 : 200).send(lightweight(result.row));
+      return reply.status(result.created ? 201 : 200).send(lightweightView(result.row));
     },
   );
 
@@ -101,10 +77,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) =>
-      lightweight(
-        await cancel(deps.db, request.auth.organizationId, request.params.job_id, deps.clock.now()),
-      ),
+    async (request) => lightweightView(await cancel(ctx, request.auth.organizationId, request.params.job_id)),
   );
 
   app.post(
@@ -120,7 +93,6 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ deps: JobWriteDeps }> =
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) =>
-      lightweight(await retry(deps.db, request.auth.organizationId, request.params.job_id, deps.clock.now())),
+    async (request) => lightweightView(await retry(ctx, request.auth.organizationId, request.params.job_id)),
   );
 };

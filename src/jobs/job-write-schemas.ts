@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable } from '../http/schema-helpers.js';
+import { Nullable } from '../domain/schema-types.js';
 
 export const MetadataInputSchema = Type.Unsafe<Record<string, string>>({
   type: 'object',

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
+import type { JobLifecycleRow } from '../db/job-columns.js';
 import type { Database } from '../db/types.js';
-import { findJobLifecyclesByIds, type JobLifecycleRow } from './job-repository.js';
+import { findJobLifecyclesByIds } from './job-repository.js';
 
 const MAX_IDS_PER_QUERY = 500;
 

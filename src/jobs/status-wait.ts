@@ -3,12 +3,12 @@ import type { ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import { JOB_CHANGED_CHANNEL, type NotificationListener } from '../db/notification-listener.js';
 import type { Database } from '../db/types.js';
-import { jobNotFound } from '../errors.js';
+import { jobNotFound } from '../domain/errors.js';
+import type { JobStatusView } from '../domain/job-shape.js';
+import { TERMINAL_STATUSES } from '../domain/job-statuses.js';
 import { readJobStatus } from './job-reader.js';
-import type { JobStatusView } from './job-schemas.js';
 import { toStatusView } from './job-view.js';
 import type { StatusRereader } from './status-rereads.js';
-import { TERMINAL_STATUSES } from './statuses.js';
 
 export interface StatusWaitDeps {
   db: Kysely<Database>;
@@ -64,7 +64,7 @@ export async function readStatusAnswer(
 ): Promise<StatusAnswer> {
   const { listener } = deps;
   const tags = parseIfNoneMatch(input.ifNoneMatch);
-  const read = () => readJobStatus(deps.db, input.organizationId, input.jobId);
+  const read = () => readJobStatus(deps, input.organizationId, input.jobId);
   const answer = (view: JobStatusView): StatusAnswer => {
     const etag = statusEtag(view);
     return { view, etag, notModified: tags !== undefined && matches(etag, tags) };

@@ -1,18 +1,20 @@
-import { mapWithConcurrency } from '../concurrency.js';
-import type { ArtifactRecord } from './artifact-restorer.js';
-import type { ArtifactRole } from './artifact-types.js';
+import type { Config } from '../config.js';
+import type { ArtifactRecord, ArtifactRole } from '../domain/artifacts.js';
+import { mapWithConcurrency } from '../lib/concurrency.js';
 import { encodePointer } from './json-pointer.js';
 import type { ObjectStore } from './object-store.js';
 
+/** The settings, under their configuration names (OFFLOAD_THRESHOLD_BYTES, …). */
+export type OffloadSettings = Pick<
+  Config,
+  'offloadThresholdBytes' | 'inlineDocumentLimitBytes' | 'offloadConcurrency'
+>;
+
 export interface OffloadOptions {
-  /** `<organization_id>/<job_id>`: every object of a job lives under it. */
+  /** `<organization_id>/<job_id>[/…]`: every object of a job lives under it. */
   keyPrefix: string;
   role: ArtifactRole;
-  /** Data URLs longer than this many characters are offloaded. */
-  dataUrlThreshold: number;
-  /** When the document is still longer than this (serialised), the whole of it is offloaded. */
-  documentLimit: number;
-  concurrency: number;
+  settings: OffloadSettings;
 }
 
 export interface OffloadResult {
@@ -30,13 +32,15 @@ interface Candidate {
   replace: (uri: string) => void;
 }
 
-/** Finds the data URLs worth offloading; only those whose base64 re-encodes to itself, so the
- * restore is byte-for-byte what the client sent. */
-function findDataUrls(document: unknown, threshold: number): Candidate[] {
+/** Finds the data URLs longer than `thresholdBytes` (UTF-8); only those whose base64 re-encodes to
+ * itself, so the restore is byte-for-byte what the client sent. */
+function findDataUrls(document: unknown, thresholdBytes: number): Candidate[] {
   const found: Candidate[] = [];
   const visit = (value: unknown, path: (string | number)[], replace: (v: string) => void) => {
     if (typeof value === 'string') {
-      if (value.length <= threshold) return;
+      // A string is never shorter in UTF-8 bytes than in UTF-16 units: the length check is exact
+      // for the ASCII a data URL is made of, and the byte count is only taken when it matters.
+      if (value.length <= thresholdBytes && Buffer.byteLength(value) <= thresholdBytes) return;
       const match = DATA_URL.exec(value);
       if (!match) return;
       const payload = value.slice(match[0].length);
@@ -87,12 +91,13 @@ export async function offloadDocument(
   options: OffloadOptions,
 ): Promise<OffloadResult> {
   const artifacts: ArtifactRecord[] = [];
-  const candidates = findDataUrls(document, options.dataUrlThreshold);
+  const { settings } = options;
+  const candidates = findDataUrls(document, settings.offloadThresholdBytes);
   const keyBase = `${options.keyPrefix}/${options.role}`;
   try {
     // Every write settles before a failure is rethrown, so the cleanup below sees all of them.
     let failure: unknown;
-    await mapWithConcurrency(candidates, options.concurrency, async (candidate, i) => {
+    await mapWithConcurrency(candidates, settings.offloadConcurrency, async (candidate, i) => {
       if (failure) return;
       try {
         const object = await store.put(`${keyBase}/${i}.bin`, candidate.bytes, {
@@ -115,7 +120,7 @@ export async function offloadDocument(
     if (failure) throw failure;
     let stored = document;
     const serialised = JSON.stringify(document);
-    if (Buffer.byteLength(serialised) > options.documentLimit) {
+    if (Buffer.byteLength(serialised) > settings.inlineDocumentLimitBytes) {
       const object = await store.put(`${keyBase}/document.json`, Buffer.from(serialised), {
         contentType: 'application/json',
       });

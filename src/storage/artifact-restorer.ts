@@ -1,19 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mapWithConcurrency, TimeoutError, withTimeout } from '../concurrency.js';
-import type { ArtifactKind, ArtifactRole } from './artifact-types.js';
+import type { ArtifactRecord, ArtifactRole } from '../domain/artifacts.js';
+import { mapWithConcurrency, TimeoutError, withTimeout } from '../lib/concurrency.js';
 import { decodePointer, setAtPointer } from './json-pointer.js';
 import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
-
-/** What the restorer needs to know of one offloaded value (a row of job_artifacts). */
-export interface ArtifactRecord {
-  role: ArtifactRole;
-  pointer: string;
-  kind: ArtifactKind;
-  storageUri: string;
-  byteSize: number;
-  sha256: string;
-  contentType: string;
-}
 
 export const RESTORE_FAILURE_REASONS = [
   'not_found',

@@ -1,15 +1,10 @@
-import { mapWithConcurrency } from '../concurrency.js';
-import type { NotificationListener } from '../db/notification-listener.js';
-import { type JobReaderDeps, presentJob } from '../jobs/job-reader.js';
-import type { JobView } from '../jobs/job-schemas.js';
-import { type ClaimedJobRow, claimQueuedJobs, findNextRunAfter } from './worker-repository.js';
-import { type LeaseDeps, release } from './worker-service.js';
-
-export interface ClaimDeps extends LeaseDeps {
-  reader: JobReaderDeps;
-  /** Without one, a waiting claim looks again every second instead of on notification. */
-  listener?: NotificationListener;
-}
+import type { JobView } from '../domain/job-shape.js';
+import type { JobContext } from '../jobs/job-context.js';
+import { presentJob } from '../jobs/job-reader.js';
+import { mapWithConcurrency } from '../lib/concurrency.js';
+import { type ClaimedJobRow, claimQueuedJobs } from '../lifecycle/claim-repository.js';
+import { release } from './worker-reports.js';
+import { findNextRunAfter } from './worker-repository.js';
 
 export interface ClaimRequest {
   organizationId: string;
@@ -30,9 +25,9 @@ export interface ClaimedJob {
 const FALLBACK_POLL_MS = 1000;
 const RESTORES_AT_ONCE = 4;
 
-async function claimOnce(deps: ClaimDeps, input: ClaimRequest): Promise<ClaimedJobRow[]> {
-  const now = deps.now();
-  return claimQueuedJobs(deps.db, {
+async function claimOnce(ctx: JobContext, input: ClaimRequest): Promise<ClaimedJobRow[]> {
+  const now = ctx.clock.now();
+  return claimQueuedJobs(ctx.db, {
     organizationId: input.organizationId,
     workerId: input.workerId,
     endpoints: input.endpoints,
@@ -42,9 +37,9 @@ async function claimOnce(deps: ClaimDeps, input: ClaimRequest): Promise<ClaimedJ
   });
 }
 
-function present(deps: ClaimDeps, rows: readonly ClaimedJobRow[]): Promise<ClaimedJob[]> {
+function present(ctx: JobContext, rows: readonly ClaimedJobRow[]): Promise<ClaimedJob[]> {
   return mapWithConcurrency(rows, RESTORES_AT_ONCE, async (row) => ({
-    job: await presentJob(deps.reader, row, { request: true, response: false }),
+    job: await presentJob(ctx, row, { request: true, response: false }),
     lease_token: row.lease_token,
     lease_expires_at: Math.floor(row.lease_expires_at.getTime() / 1000),
   }));
@@ -72,13 +67,14 @@ function pause(ms: number, signal: AbortSignal | undefined, setWake: (wake: () =
  * (`signal`), jobs claimed in that moment are released at once rather than left to the reaper.
  */
 export async function claimJobs(
-  deps: ClaimDeps,
+  ctx: JobContext,
   input: ClaimRequest,
   signal?: AbortSignal,
 ): Promise<ClaimedJob[]> {
-  if (input.waitSeconds <= 0) return deliver(deps, input, await claimOnce(deps, input), signal);
+  if (input.waitSeconds <= 0) return deliver(ctx, input, await claimOnce(ctx, input), signal);
 
-  const deadline = Date.now() + input.waitSeconds * 1000;
+  // Real elapsed time, not the clock of the rows: the wait is the caller's, in seconds they live.
+  const deadline = performance.now() + input.waitSeconds * 1000;
   const wanted = input.endpoints === null ? undefined : new Set(input.endpoints);
   let notified = false;
   let wake: (() => void) | undefined;
@@ -87,27 +83,27 @@ export async function claimJobs(
     wake?.();
   };
   // Subscribed before the first look, so a job queued between that look and the wait is not missed.
-  const unsubscribe = deps.listener
+  const unsubscribe = ctx.listener
     ? [
-        deps.listener.subscribe('job_queued', (endpoint) => {
+        ctx.listener.subscribe('job_queued', (endpoint) => {
           if (!wanted || wanted.has(endpoint)) onNotify();
         }),
         // Notifications sent while the listener reconnected are lost: look again.
-        deps.listener.onReconnect(onNotify),
+        ctx.listener.onReconnect(onNotify),
       ]
     : [];
   try {
     for (;;) {
       notified = false;
-      const rows = await claimOnce(deps, input);
-      if (rows.length > 0 || signal?.aborted) return deliver(deps, input, rows, signal);
-      const remaining = deadline - Date.now();
+      const rows = await claimOnce(ctx, input);
+      if (rows.length > 0 || signal?.aborted) return deliver(ctx, input, rows, signal);
+      const remaining = deadline - performance.now();
       if (remaining <= 0) return [];
       let sleepMs = remaining;
-      const now = deps.now();
-      const nextDue = await findNextRunAfter(deps.db, { ...input, now });
+      const now = ctx.clock.now();
+      const nextDue = await findNextRunAfter(ctx.db, { ...input, now });
       if (nextDue) sleepMs = Math.min(sleepMs, Math.max(1, nextDue.getTime() - now.getTime()));
-      if (!deps.listener) sleepMs = Math.min(sleepMs, FALLBACK_POLL_MS);
+      if (!ctx.listener) sleepMs = Math.min(sleepMs, FALLBACK_POLL_MS);
       if (!notified) {
         await pause(sleepMs, signal, (w) => {
           wake = w;
@@ -126,7 +122,7 @@ export async function claimJobs(
  * could not be read) are released at once rather than left to run out their lease.
  */
 async function deliver(
-  deps: ClaimDeps,
+  ctx: JobContext,
   input: ClaimRequest,
   rows: readonly ClaimedJobRow[],
   signal: AbortSignal | undefined,
@@ -134,12 +130,12 @@ async function deliver(
   const handBack = () =>
     Promise.allSettled(
       rows.map((row) =>
-        release(deps, { organizationId: input.organizationId, jobId: row.id, leaseToken: row.lease_token }),
+        release(ctx, { organizationId: input.organizationId, jobId: row.id, leaseToken: row.lease_token }),
       ),
     );
   let claimed: ClaimedJob[];
   try {
-    claimed = signal?.aborted ? [] : await present(deps, rows);
+    claimed = signal?.aborted ? [] : await present(ctx, rows);
   } catch (error) {
     await handBack();
     throw error;

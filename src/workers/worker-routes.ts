@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError } from '../errors.js';
+import { normaliseEndpoint } from '../domain/endpoints.js';
+import { AppError } from '../domain/errors.js';
+import { JobSchema } from '../domain/job-shape.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import { normaliseEndpoint } from '../jobs/endpoints.js';
-import { JobParamsSchema, JobSchema } from '../jobs/job-schemas.js';
-import { type ClaimDeps, claimJobs } from './job-claimer.js';
+import type { JobContext } from '../jobs/job-context.js';
+import { JobParamsSchema } from '../jobs/job-schemas.js';
+import { claimJobs } from './job-claimer.js';
+import { acknowledgeCancel, complete, fail, heartbeat, release } from './worker-reports.js';
 import {
   ClaimResponseSchema,
   CompleteBody,
@@ -12,13 +15,6 @@ import {
   LeaseTokenBody,
   leaseBodySchemas,
 } from './worker-schemas.js';
-import { acknowledgeCancel, complete, fail, heartbeat, release } from './worker-service.js';
-
-export interface WorkerRouteOptions {
-  deps: ClaimDeps;
-  endpoints: ReadonlySet<string>;
-  leases: { defaultSeconds: number; maxSeconds: number };
-}
 
 function normaliseEndpoints(requested: readonly string[] | undefined, allowed: ReadonlySet<string>) {
   if (requested === undefined) return null;
@@ -37,11 +33,11 @@ function normaliseEndpoints(requested: readonly string[] | undefined, allowed: R
 }
 
 /** The worker protocol: claim, heartbeat, and one report per claimed job. Mounted at /v1/worker. */
-export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async (app, options) => {
-  const { deps, endpoints, leases } = options;
+export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
+  const { leaseSeconds, maxLeaseSeconds } = ctx.config;
   const { ClaimBody, HeartbeatBody } = leaseBodySchemas({
-    maxLeaseSeconds: leases.maxSeconds,
-    defaultLeaseSeconds: leases.defaultSeconds,
+    maxLeaseSeconds,
+    defaultLeaseSeconds: leaseSeconds,
   });
   const tags = ['worker'];
   const reportErrors = errorResponses(400, 401, 403, 404, 409);
@@ -75,13 +71,13 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
       waiting.add(controller);
       try {
         const data = await claimJobs(
-          deps,
+          ctx,
           {
             organizationId: request.auth.organizationId,
             workerId: body.worker_id,
-            endpoints: normaliseEndpoints(body.endpoints, endpoints),
+            endpoints: normaliseEndpoints(body.endpoints, ctx.endpoints),
             limit: body.limit ?? 1,
-            leaseSeconds: body.lease_seconds ?? leases.defaultSeconds,
+            leaseSeconds: body.lease_seconds ?? leaseSeconds,
             waitSeconds: body.wait_seconds ?? 0,
           },
           controller.signal,
@@ -117,11 +113,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
       },
     },
     async (request) =>
-      heartbeat(
-        deps,
-        lease(request, request.body.lease_token),
-        request.body.lease_seconds ?? leases.defaultSeconds,
-      ),
+      heartbeat(ctx, lease(request, request.body.lease_token), request.body.lease_seconds ?? leaseSeconds),
   );
 
   app.post(
@@ -137,7 +129,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
         response: { 200: JobSchema, ...reportErrors, ...errorResponses(413, 503) },
       },
     },
-    async (request) => complete(deps, lease(request, request.body.lease_token), request.body),
+    async (request) => complete(ctx, lease(request, request.body.lease_token), request.body),
   );
 
   app.post(
@@ -154,7 +146,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
       },
     },
     async (request) =>
-      fail(deps, lease(request, request.body.lease_token), {
+      fail(ctx, lease(request, request.body.lease_token), {
         error: request.body.error,
         retryable: request.body.retryable,
       }),
@@ -173,7 +165,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
         response: { 200: JobSchema, ...reportErrors },
       },
     },
-    async (request) => acknowledgeCancel(deps, lease(request, request.body.lease_token)),
+    async (request) => acknowledgeCancel(ctx, lease(request, request.body.lease_token)),
   );
 
   app.post(
@@ -189,6 +181,6 @@ export const workerRoutes: FastifyPluginAsyncTypebox<WorkerRouteOptions> = async
         response: { 200: JobSchema, ...reportErrors },
       },
     },
-    async (request) => release(deps, lease(request, request.body.lease_token)),
+    async (request) => release(ctx, lease(request, request.body.lease_token)),
   );
 };

@@ -1,12 +1,14 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Nullable, StringEnum } from '../http/schema-helpers.js';
-import { JobResponseSchema, JobSchema, JobWarningSchema } from '../jobs/job-schemas.js';
-import { ATTEMPT_OUTCOMES } from './attempt-outcomes.js';
+import {
+  JobResponseSchema,
+  JobSchema,
+  ProblemSchema,
+  ReportedErrorSchema,
+  UnixSeconds,
+} from '../domain/job-shape.js';
 
 export const MAX_CLAIM_LIMIT = 100;
 export const MAX_WAIT_SECONDS = 30;
-
-const UnixSeconds = Type.Integer({ description: 'Unix timestamp, seconds.' });
 
 const LeaseToken = Type.String({
   pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
@@ -97,18 +99,12 @@ export const CompleteBody = Type.Object({
     },
     { description: JobResponseSchema.description },
   ),
-  warnings: Type.Optional(Type.Array(JobWarningSchema, { maxItems: 100 })),
-});
-
-export const WorkerErrorSchema = Type.Object({
-  code: Type.String({ minLength: 1, maxLength: 100, description: 'A stable machine-readable code.' }),
-  message: Type.String({ maxLength: 10_000 }),
-  details: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
+  warnings: Type.Optional(Type.Array(ProblemSchema, { maxItems: 100 })),
 });
 
 export const FailBody = Type.Object({
   lease_token: LeaseToken,
-  error: WorkerErrorSchema,
+  error: ReportedErrorSchema,
   retryable: Type.Boolean({
     description: 'Try again later (after a backoff, while attempts remain), or fail the job now.',
   }),
@@ -116,25 +112,3 @@ export const FailBody = Type.Object({
 
 export type CompleteInput = Static<typeof CompleteBody>;
 export type FailInput = Static<typeof FailBody>;
-
-export const JobAttemptSchema = Type.Object({
-  object: Type.Literal('job.attempt'),
-  attempt: Type.Integer({ minimum: 1, description: 'The number of the claim: 1 for the first.' }),
-  worker_id: Type.String(),
-  started_at: UnixSeconds,
-  finished_at: Nullable(UnixSeconds),
-  outcome: Nullable(
-    StringEnum(ATTEMPT_OUTCOMES, {
-      description:
-        'null while running; succeeded, failed, lease_expired (the worker stopped heartbeating), cancelled (the worker acknowledged a cancellation), released (handed back; does not use up an attempt), expired (the job reached its expires_at while running).',
-    }),
-  ),
-  error: Nullable(WorkerErrorSchema),
-});
-
-export const JobAttemptListSchema = Type.Object(
-  { object: Type.Literal('list'), data: Type.Array(JobAttemptSchema) },
-  { description: 'Every execution of the job, first to last.' },
-);
-
-export type JobAttemptView = Static<typeof JobAttemptSchema>;

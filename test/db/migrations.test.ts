@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobStatus } from '../../src/jobs/statuses.js';
-import type { ArtifactRole } from '../../src/storage/artifact-types.js';
+import type { ArtifactRole } from '../../src/domain/artifacts.js';
+import type { JobStatus } from '../../src/domain/job-statuses.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const CHECK_VIOLATION = '23514';

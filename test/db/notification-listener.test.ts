@@ -10,7 +10,7 @@ import {
   JOB_QUEUED_CHANNEL,
   type NotificationListener,
 } from '../../src/db/notification-listener.js';
-import { newJobId } from '../../src/ids.js';
+import { newJobId } from '../../src/domain/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let testDb: TestDatabase;

@@ -348,7 +348,7 @@ describe('the API transcript', () => {
 
     // Time passes until the jobs expire (7 days), then the sweeper runs.
     clock.at(604_900);
-    await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: clock.now });
+    await sweepExpiredJobs({ ...ctx.jobs, clock });
     await call({ method: 'GET', url: `/v1/jobs/${bigId}?include_request=true` });
     await call({ method: 'GET', url: `/v1/jobs/${smallId}/status` });
 

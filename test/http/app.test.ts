@@ -57,10 +57,13 @@ describe('health', () => {
   });
 
   it('is not ready when the database does not answer', async () => {
-    const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' });
-    const { createDatabase } = await import('../../src/db/database.js');
-    const db = createDatabase({ connectionString: 'postgres://x:y@127.0.0.1:1/none' });
-    const app = await buildApp({ config, db, store: ctx.store, logger: pino({ level: 'silent' }) });
+    const app = await buildApp({
+      config: loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' }),
+      store: ctx.store,
+      logger: pino({ level: 'silent' }),
+      listener: false,
+      backgroundTasks: false,
+    });
     try {
       const res = await app.inject({ url: '/readyz' });
       expect(res.statusCode).toBe(503);
@@ -68,15 +71,21 @@ describe('health', () => {
       expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     } finally {
       await app.close();
-      await db.destroy();
     }
   });
 
   it('answers 503 on an API route when the database is down', async () => {
-    const config = loadConfig({ LOG_LEVEL: 'silent', API_KEY_CACHE_TTL_SECONDS: '0' });
-    const { createDatabase } = await import('../../src/db/database.js');
-    const db = createDatabase({ connectionString: 'postgres://x:y@127.0.0.1:1/none' });
-    const app = await buildApp({ config, db, store: ctx.store, logger: pino({ level: 'silent' }) });
+    const app = await buildApp({
+      config: loadConfig({
+        LOG_LEVEL: 'silent',
+        API_KEY_CACHE_TTL_SECONDS: '0',
+        DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none',
+      }),
+      store: ctx.store,
+      logger: pino({ level: 'silent' }),
+      listener: false,
+      backgroundTasks: false,
+    });
     try {
       const res = await app.inject({
         url: '/v1/jobs/job_V1StGXR8_Z5jdHi6B-myT',
@@ -86,7 +95,6 @@ describe('health', () => {
       expect(res.json().detail.code).toBe('service_unavailable');
     } finally {
       await app.close();
-      await db.destroy();
     }
   });
 });
@@ -137,7 +145,13 @@ describe('behind a gateway', () => {
     const seen: string[] = [];
     for (const trust of ['false', 'true']) {
       const config = loadConfig({ LOG_LEVEL: 'silent', TRUST_PROXY: trust });
-      const app = await buildApp({ config, db: ctx.db, store: ctx.store, logger: pino({ level: 'silent' }) });
+      const app = await buildApp({
+        config,
+        db: ctx.db,
+        store: ctx.store,
+        logger: pino({ level: 'silent' }),
+        listener: false,
+      });
       app.addHook('onRequest', async (request) => {
         seen.push(`${request.ip} ${request.protocol}`);
       });
@@ -163,7 +177,7 @@ describe('logs', () => {
     });
     const logger = createLogger({ level: 'info', destination: sink });
     const config = loadConfig({ LOG_LEVEL: 'info' });
-    const app = await buildApp({ config, db: ctx.db, store: ctx.store, logger });
+    const app = await buildApp({ config, db: ctx.db, store: ctx.store, logger, listener: false });
     try {
       const job = await seedJob(ctx, tenant.organizationId);
       await app.inject({ url: `/v1/jobs/${job.id}?access_token=${tenant.key}&include_request=true` });

@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
-import {
-  type Claimed,
-  claimOk,
-  createQueuedJob,
-  createWorkerTenant,
-  workerClient,
-} from '../workers/worker-helpers.js';
+import { type Claimed, claimOk, createWorkerTenant, workerClient } from '../workers/worker-helpers.js';
 
 let ctx: TestContext;
 let tenant: Awaited<ReturnType<typeof createTenant>>;
@@ -99,7 +93,7 @@ describe('cancel racing a worker', () => {
     const owner = await createWorkerTenant(ctx);
     const worker = workerClient(ctx, owner.workerKey);
     for (let i = 0; i < 20; i++) {
-      const job = await createQueuedJob(ctx, owner.organizationId);
+      const job = await seedJob(ctx, owner.organizationId);
       const [cancelled, claim] = await Promise.all([
         act(job.id, 'cancel', owner.clientKey),
         worker.claim({ limit: 1 }),
@@ -121,7 +115,7 @@ describe('cancel racing a worker', () => {
     const owner = await createWorkerTenant(ctx);
     const worker = workerClient(ctx, owner.workerKey);
     for (let i = 0; i < 10; i++) {
-      await createQueuedJob(ctx, owner.organizationId);
+      await seedJob(ctx, owner.organizationId);
       const [claimed] = await claimOk(worker, { limit: 1 });
       const id = claimed.job.id;
       // The client cancels while the worker reports both completion and the acknowledged

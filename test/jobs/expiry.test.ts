@@ -6,14 +6,7 @@ import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
-import {
-  attemptRows,
-  claimOk,
-  createQueuedJob,
-  createWorkerTenant,
-  jobRow,
-  workerClient,
-} from '../workers/worker-helpers.js';
+import { attemptRows, claimOk, createWorkerTenant, jobRow, workerClient } from '../workers/worker-helpers.js';
 
 const withDocument = (seed: number) => ({
   document: { filename: 'a.pdf', url: dataUrl(3000, 'application/pdf', seed).url },
@@ -64,7 +57,7 @@ describe('expiry on the filesystem store', () => {
     expect(await files()).toHaveLength(5);
     await makeDue(ctx, [queued.id, completed.id, running.id]);
 
-    const result = await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+    const result = await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
     expect(result).toEqual({ expired: 3, objectsDeleted: 4, objectsFailed: 0 });
     expect(await files()).toHaveLength(1);
     expect(await countRows(ctx, 'storage_deletions')).toBe(0);
@@ -108,7 +101,7 @@ describe('expiry on the filesystem store', () => {
       .where('id', '=', job.id)
       .executeTakeFirstOrThrow();
     await makeDue(ctx, [job.id]);
-    await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date(Date.now() + 60_000) });
+    await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date(Date.now() + 60_000) } });
     const after = await ctx.db
       .selectFrom('jobs')
       .select(['status', 'completed_at', 'error'])
@@ -129,12 +122,10 @@ describe('expiry on the filesystem store', () => {
       ctx,
       jobs.map((j) => j.id),
     );
-    const result = await sweepExpiredJobs({
-      db: ctx.db,
-      store: ctx.store,
-      now: () => new Date(),
-      batchSize: 4,
-    });
+    const result = await sweepExpiredJobs(
+      { ...ctx.jobs, clock: { now: () => new Date() } },
+      { batchSize: 4 },
+    );
     expect(result.expired).toBe(25);
     expect(result.objectsDeleted).toBe(25);
   });
@@ -150,7 +141,7 @@ describe('expiry on the filesystem store', () => {
       jobs.map((j) => j.id),
     );
     const sweep = () =>
-      sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date(), batchSize: 10 });
+      sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } }, { batchSize: 10 });
     const [a, b] = await Promise.all([sweep(), sweep()]);
     expect(a.expired + b.expired).toBe(120);
     expect(a.objectsDeleted + b.objectsDeleted).toBe(120);
@@ -171,7 +162,7 @@ describe('expiry on the filesystem store', () => {
   it('answers 409 to cancel and retry of an expired job', async () => {
     const job = await seedJob(ctx, tenant.organizationId);
     await makeDue(ctx, [job.id]);
-    await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+    await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
     for (const action of ['cancel', 'retry']) {
       const res = await ctx.app.inject({
         method: 'POST',
@@ -184,12 +175,12 @@ describe('expiry on the filesystem store', () => {
 
   it('ends the attempt of a job that expires while a worker runs it, and fences the worker out', async () => {
     const owner = await createWorkerTenant(ctx);
-    const job = await createQueuedJob(ctx, owner.organizationId);
+    const job = await seedJob(ctx, owner.organizationId);
     const worker = workerClient(ctx, owner.workerKey);
     const [claimed] = await claimOk(worker, { limit: 1 });
     expect(claimed.job.id).toBe(job.id);
     await makeDue(ctx, [job.id]);
-    await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+    await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
 
     const [attempt] = await attemptRows(ctx, job.id);
     expect(attempt).toMatchObject({ outcome: 'expired' });
@@ -243,7 +234,7 @@ describe('expiry with a storage outage', () => {
     const job = await seedJob(ctx, tenant.organizationId, { request: withDocument(7) });
     await makeDue(ctx, [job.id]);
     const outage = gcs.faults.add({ op: 'delete', type: 'status', status: 503 });
-    const first = await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+    const first = await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
     expect(first).toEqual({ expired: 1, objectsDeleted: 0, objectsFailed: 1 });
     expect(gcs.objects.names('jobs')).toHaveLength(1);
     const pending = await ctx.db.selectFrom('storage_deletions').selectAll().executeTakeFirstOrThrow();
@@ -253,13 +244,12 @@ describe('expiry with a storage outage', () => {
 
     outage.remove();
     // Not due yet: nothing happens.
-    expect(
-      (await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() })).objectsDeleted,
-    ).toBe(0);
+    expect((await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } })).objectsDeleted).toBe(
+      0,
+    );
     const later = await sweepExpiredJobs({
-      db: ctx.db,
-      store: ctx.store,
-      now: () => new Date(Date.now() + 3_600_000),
+      ...ctx.jobs,
+      clock: { now: () => new Date(Date.now() + 3_600_000) },
     });
     expect(later.objectsDeleted).toBe(1);
     expect(gcs.objects.names('jobs')).toEqual([]);
@@ -284,7 +274,7 @@ describe('expiry with a storage outage', () => {
     expect(await countRows(ctx, 'storage_deletions')).toBe(1);
     putFault.remove();
     deleteFault.remove();
-    const swept = await sweepExpiredJobs({ db: ctx.db, store: ctx.store, now: () => new Date() });
+    const swept = await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
     expect(swept.objectsDeleted).toBe(1);
     expect(gcs.objects.names('jobs')).toEqual([]);
   });

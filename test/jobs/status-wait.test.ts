@@ -12,8 +12,8 @@ import {
   type NotificationListener,
 } from '../../src/db/notification-listener.js';
 import type { Database } from '../../src/db/types.js';
-import { newJobId } from '../../src/ids.js';
-import type { JobStatus } from '../../src/jobs/statuses.js';
+import { newJobId } from '../../src/domain/ids.js';
+import type { JobStatus } from '../../src/domain/job-statuses.js';
 import { seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
 
@@ -60,9 +60,9 @@ async function createInstance(options: { listen: boolean }): Promise<Instance> {
     db,
     store: ctx.store,
     logger,
-    listener: options.listen ? listener : undefined,
+    listener: options.listen ? listener : false,
     // Only the requests' own queries are counted.
-    backgroundTasks: { enabled: false },
+    backgroundTasks: false,
   });
   await app.ready();
   return {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Clock } from '../../src/app.js';
+import type { Clock } from '../../src/domain/clock.js';
 import { addKey, createTenant, createTestApp, type TestContext } from '../support/test-app.js';
 
 export interface SdkServer {

@@ -217,10 +217,9 @@ describe('createWorker', () => {
     // The lease runs out and the reaper takes the job back, as if this worker had stalled.
     offsetMs += 60_000;
     const reaped = await reapExpiredLeases({
-      db: server.ctx.db,
-      now: clock.now,
-      backoff: { baseSeconds: 1, maxSeconds: 1 },
-      batchSize: 100,
+      ...server.ctx.jobs,
+      clock,
+      config: { ...server.ctx.config, retryBaseSeconds: 1, retryMaxSeconds: 1 },
       random: () => 0,
     });
     expect(reaped.requeued).toBe(1);

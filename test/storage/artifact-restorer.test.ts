@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ArtifactRecord } from '../../src/domain/artifacts.js';
 import { offloadDocument } from '../../src/storage/artifact-offloader.js';
-import { type ArtifactRecord, restoreDocument } from '../../src/storage/artifact-restorer.js';
+import { restoreDocument } from '../../src/storage/artifact-restorer.js';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { decodePointer, encodePointer, setAtPointer } from '../../src/storage/json-pointer.js';
 import { dataUrl } from '../support/job-factory.js';
@@ -71,9 +72,11 @@ describe('restoreDocument', () => {
     const result = await offloadDocument(store, structuredClone(document), {
       keyPrefix: `org/job${job++}`,
       role: 'request',
-      dataUrlThreshold: 100,
-      documentLimit,
-      concurrency: 4,
+      settings: {
+        offloadThresholdBytes: 100,
+        inlineDocumentLimitBytes: documentLimit,
+        offloadConcurrency: 4,
+      },
     });
     const byPointer = (pointer: string) =>
       result.artifacts.find((a) => a.pointer === pointer) as ArtifactRecord;

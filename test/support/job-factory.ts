@@ -1,6 +1,6 @@
-import { createJob, jobCreatorDeps } from '../../src/jobs/job-creator.js';
-import { toArtifactRows } from '../../src/jobs/job-repository.js';
-import type { JobStatus } from '../../src/jobs/statuses.js';
+import type { JobStatus } from '../../src/domain/job-statuses.js';
+import { createJob } from '../../src/jobs/job-creator.js';
+import { toArtifactRows } from '../../src/lifecycle/artifact-rows.js';
 import { offloadDocument } from '../../src/storage/artifact-offloader.js';
 import type { TestContext } from './test-app.js';
 
@@ -8,6 +8,9 @@ export interface SeedOptions {
   endpoint?: string;
   request?: Record<string, unknown>;
   metadata?: Record<string, string> | null;
+  maxAttempts?: number;
+  /** Creation time (default: now): orders claims and lists. */
+  at?: Date;
   status?: JobStatus;
   /** Stored as the completed job's response, offloaded like a worker's result. */
   response?: { status_code: number; body: unknown };
@@ -27,22 +30,21 @@ export function dataUrl(size: number, mime = 'application/pdf', seed = 1): { url
 }
 
 /**
- * Creates a job through the real creation path (offloading included), then moves it to the
- * wanted state the way the worker protocol would leave it.
+ * The one job factory of the tests: creates a job through the real creation path (offloading
+ * included), then moves it to the wanted state the way the worker protocol would leave it.
  */
 export async function seedJob(ctx: TestContext, organizationId: string, options: SeedOptions = {}) {
   const request = options.request ?? {
     document: { filename: 'a.txt', url: 'data:text/plain;base64,aGVsbG8=' },
   };
-  const { row } = await createJob(
-    jobCreatorDeps(ctx.config, { db: ctx.db, store: ctx.store, now: () => new Date() }),
-    {
-      organizationId,
-      endpoint: options.endpoint ?? '/v1/documents/extract',
-      request: structuredClone(request),
-      metadata: options.metadata ?? null,
-    },
-  );
+  const at = options.at;
+  const { row } = await createJob(at ? { ...ctx.jobs, clock: { now: () => at } } : ctx.jobs, {
+    organizationId,
+    endpoint: options.endpoint ?? '/v1/documents/extract',
+    request: structuredClone(request),
+    metadata: options.metadata ?? null,
+    maxAttempts: options.maxAttempts,
+  });
   const status = options.status ?? 'queued';
   if (status === 'queued' && !options.response && !options.error && !options.warnings) return row;
 
@@ -51,9 +53,7 @@ export async function seedJob(ctx: TestContext, organizationId: string, options:
     const offloaded = await offloadDocument(ctx.store, structuredClone(options.response), {
       keyPrefix: `${organizationId}/${row.id}`,
       role: 'response',
-      dataUrlThreshold: ctx.config.offloadThresholdBytes,
-      documentLimit: ctx.config.inlineDocumentLimitBytes,
-      concurrency: 4,
+      settings: ctx.config,
     });
     response = offloaded.stored;
     if (offloaded.artifacts.length > 0) {

@@ -1,12 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dataUrl } from '../support/job-factory.js';
+import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
 import {
   attemptRows,
   claimOk,
-  createQueuedJob,
   createWorkerTenant,
   errorCode,
   jobRow,
@@ -50,7 +49,7 @@ describe('POST /v1/worker/claim', () => {
   it('answers the oldest job with its fully restored request, a lease token and the lease end', async () => {
     const pdf = dataUrl(50_000, 'application/pdf', 7);
     const request = { document: { filename: 'big.pdf', url: pdf.url }, model: 'retab-small' };
-    const job = await createQueuedJob(ctx, tenant.organizationId, { request });
+    const job = await seedJob(ctx, tenant.organizationId, { request });
     expect(job.request_gcs_paths).not.toBeNull();
 
     const before = Math.floor(clock.now().getTime() / 1000);
@@ -91,7 +90,7 @@ describe('POST /v1/worker/claim', () => {
   it('claims oldest first, up to limit, each job once', async () => {
     const jobs = [];
     for (let i = 0; i < 5; i++)
-      jobs.push(await createQueuedJob(ctx, tenant.organizationId, { at: minutesAgo(10 - i) }));
+      jobs.push(await seedJob(ctx, tenant.organizationId, { at: minutesAgo(10 - i) }));
     const first = await claimOk(worker, { limit: 3 });
     expect(first.map((c) => c.job.id)).toEqual(jobs.slice(0, 3).map((j) => j.id));
     expect(new Set(first.map((c) => c.lease_token)).size).toBe(3);
@@ -101,12 +100,12 @@ describe('POST /v1/worker/claim', () => {
   });
 
   it('claims only the endpoints asked for, with or without the /v1 prefix', async () => {
-    const extract = await createQueuedJob(ctx, tenant.organizationId, { at: minutesAgo(3) });
-    const parse = await createQueuedJob(ctx, tenant.organizationId, {
+    const extract = await seedJob(ctx, tenant.organizationId, { at: minutesAgo(3) });
+    const parse = await seedJob(ctx, tenant.organizationId, {
       endpoint: '/v1/documents/parse',
       at: minutesAgo(2),
     });
-    const split = await createQueuedJob(ctx, tenant.organizationId, {
+    const split = await seedJob(ctx, tenant.organizationId, {
       endpoint: '/v1/documents/split',
       at: minutesAgo(1),
     });
@@ -122,7 +121,7 @@ describe('POST /v1/worker/claim', () => {
   });
 
   it('skips jobs whose run_after has not come yet', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     await ctx.db
       .updateTable('jobs')
       .set({ run_after: new Date(Date.now() + 3_600_000) })
@@ -133,7 +132,7 @@ describe('POST /v1/worker/claim', () => {
 
   it("never hands a worker another organization's jobs", async () => {
     const other = await createWorkerTenant(ctx);
-    const foreign = await createQueuedJob(ctx, other.organizationId);
+    const foreign = await seedJob(ctx, other.organizationId);
     expect(await claimOk(worker, { limit: 100 })).toEqual([]);
     expect((await jobRow(ctx, foreign.id)).status).toBe('queued');
   });
@@ -158,7 +157,7 @@ describe('POST /v1/worker/claim', () => {
     ['an empty worker_id', { worker_id: '' }, 'worker_id'],
     ['a string limit', { limit: '5' }, 'limit'],
   ])('answers 400 for %s', async (_name, body, field) => {
-    await createQueuedJob(ctx, tenant.organizationId);
+    await seedJob(ctx, tenant.organizationId);
     const res = await worker.claim(body);
     expect(res.statusCode).toBe(400);
     expect(res.json().detail).toMatchObject({ code: 'invalid_request', details: { field } });
@@ -188,7 +187,7 @@ describe('POST /v1/worker/claim', () => {
 
 describe('POST /v1/worker/claim with wait_seconds', () => {
   it('answers at once when a job is runnable', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     const started = Date.now();
     const claimed = await claimOk(worker, { wait_seconds: 10 });
     expect(claimed.map((c) => c.job.id)).toEqual([job.id]);
@@ -199,7 +198,7 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     const started = Date.now();
     const pending = claimOk(worker, { wait_seconds: 10, endpoints: ['/v1/documents/parse'] });
     await until(() => subscriptions === 1);
-    const job = await createQueuedJob(ctx, tenant.organizationId, { endpoint: '/v1/documents/parse' });
+    const job = await seedJob(ctx, tenant.organizationId, { endpoint: '/v1/documents/parse' });
     const claimed = await pending;
     expect(claimed.map((c) => c.job.id)).toEqual([job.id]);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -211,10 +210,10 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     const started = Date.now();
     const pending = claimOk(worker, { wait_seconds: 1, endpoints: ['/v1/documents/parse'] });
     await until(() => subscriptions === 1);
-    const otherEndpoint = await createQueuedJob(ctx, tenant.organizationId, {
+    const otherEndpoint = await seedJob(ctx, tenant.organizationId, {
       endpoint: '/v1/documents/split',
     });
-    const otherOrganization = await createQueuedJob(ctx, other.organizationId, {
+    const otherOrganization = await seedJob(ctx, other.organizationId, {
       endpoint: '/v1/documents/parse',
     });
     expect(await pending).toEqual([]);
@@ -239,7 +238,7 @@ describe('POST /v1/worker/claim with wait_seconds', () => {
     request.destroy();
     await until(() => subscriptions === 0);
 
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     expect((await jobRow(ctx, job.id)).status).toBe('queued');
     expect(await attemptRows(ctx, job.id)).toEqual([]);
   });

@@ -8,14 +8,9 @@ import {
   JOB_QUEUED_CHANNEL,
   type NotificationListener,
 } from '../../src/db/notification-listener.js';
+import { seedJob } from '../support/job-factory.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
-import {
-  type Claimed,
-  createQueuedJob,
-  createWorkerTenant,
-  until,
-  WORKER_TEST_ENV,
-} from './worker-helpers.js';
+import { type Claimed, createWorkerTenant, until, WORKER_TEST_ENV } from './worker-helpers.js';
 
 const JOBS = 2_000;
 const LOOPS_PER_APP = 8;
@@ -53,7 +48,7 @@ beforeAll(async () => {
     store: ctx.store,
     logger,
     listener: replicaListener,
-    backgroundTasks: { enabled: false },
+    backgroundTasks: false,
   });
   await replica.ready();
 });
@@ -71,9 +66,7 @@ describe('many workers claiming at once', () => {
     const ids: string[] = [];
     for (let start = 0; start < JOBS; start += 100) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(100, JOBS - start) }, () =>
-          createQueuedJob(ctx, tenant.organizationId),
-        ),
+        Array.from({ length: Math.min(100, JOBS - start) }, () => seedJob(ctx, tenant.organizationId)),
       );
       ids.push(...batch.map((j) => j.id));
     }

@@ -3,12 +3,11 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startLeaseReaper } from '../../src/workers/lease-reaper.js';
-import { dataUrl } from '../support/job-factory.js';
+import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
 import {
   attemptRows,
   claimOk,
-  createQueuedJob,
   createWorkerTenant,
   jobRow,
   reap,
@@ -40,7 +39,7 @@ const OK = { status_code: 200, body: { ok: true } };
 
 describe('lease reaper', () => {
   it('leaves live leases alone and takes back the ones that ran out', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     const [claimed] = await claimOk(worker, { lease_seconds: 30 });
     clock.advance(29);
     expect(await reap(ctx, clock)).toEqual({ requeued: 0, failed: 0, cancelled: 0 });
@@ -69,7 +68,7 @@ describe('lease reaper', () => {
   });
 
   it('rescues the job of a worker killed mid-job; another worker completes it, the first is fenced off', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     const [dead] = await claimOk(worker, { worker_id: 'killed' });
     clock.advance(31);
     await reap(ctx, clock);
@@ -109,7 +108,7 @@ describe('lease reaper', () => {
   });
 
   it('a stale completion with a large response leaves no object in storage', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     const [dead] = await claimOk(worker);
     clock.advance(31);
     await reap(ctx, clock);
@@ -133,7 +132,7 @@ describe('lease reaper', () => {
   });
 
   it('fails the job with lease_expired once its attempts are used up', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId, { maxAttempts: 1 });
+    const job = await seedJob(ctx, tenant.organizationId, { maxAttempts: 1 });
     await claimOk(worker);
     clock.advance(31);
     expect(await reap(ctx, clock)).toEqual({ requeued: 0, failed: 1, cancelled: 0 });
@@ -148,7 +147,7 @@ describe('lease reaper', () => {
   });
 
   it('ends a job whose cancellation was asked as cancelled', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     await claimOk(worker);
     const cancel = await ctx.app.inject({
       method: 'POST',
@@ -163,7 +162,7 @@ describe('lease reaper', () => {
   });
 
   it('a heartbeat after the reaper took the lease back answers 409', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     const [claimed] = await claimOk(worker);
     clock.advance(31);
     await reap(ctx, clock);
@@ -176,7 +175,7 @@ describe('lease reaper', () => {
     const count = 240;
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
-        createQueuedJob(ctx, tenant.organizationId, { at: new Date(Date.now() - i) }),
+        seedJob(ctx, tenant.organizationId, { at: new Date(Date.now() - i) }),
       ),
     );
     let claimed = 0;
@@ -195,17 +194,13 @@ describe('lease reaper', () => {
   });
 
   it('runs as a periodic task whose runNow() reaps', async () => {
-    const job = await createQueuedJob(ctx, tenant.organizationId);
+    const job = await seedJob(ctx, tenant.organizationId);
     await claimOk(worker);
     clock.advance(31);
-    const task = startLeaseReaper({
-      db: ctx.db,
-      now: clock.now,
-      backoff: { baseSeconds: 1, maxSeconds: 1 },
-      batchSize: 10,
-      intervalMs: 3_600_000,
-      logger: pino({ level: 'silent' }),
-    });
+    const task = startLeaseReaper(
+      { ...ctx.jobs, clock, config: { ...ctx.config, reaperBatchSize: 10, reaperIntervalSeconds: 3600 } },
+      pino({ level: 'silent' }),
+    );
     try {
       await task.runNow();
     } finally {

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dataUrl } from '../support/job-factory.js';
+import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
 import {
   attemptRows,
   type Claimed,
   claimOk,
-  createQueuedJob,
   createWorkerTenant,
   errorCode,
   jobRow,
@@ -36,7 +35,7 @@ const clientPost = (url: string) =>
   ctx.app.inject({ method: 'POST', url, headers: { 'api-key': tenant.clientKey } });
 
 async function claimOne(options: { maxAttempts?: number } = {}): Promise<Claimed> {
-  const job = await createQueuedJob(ctx, tenant.organizationId, options);
+  const job = await seedJob(ctx, tenant.organizationId, options);
   const [claimed] = await claimOk(worker);
   expect(claimed.job.id).toBe(job.id);
   return claimed;

@@ -1,5 +1,4 @@
 import type { LightMyRequestResponse } from 'fastify';
-import { createJob, jobCreatorDeps } from '../../src/jobs/job-creator.js';
 import { reapExpiredLeases } from '../../src/workers/lease-reaper.js';
 import { addKey, createTenant, type TestContext } from '../support/test-app.js';
 
@@ -29,26 +28,6 @@ export async function createWorkerTenant(ctx: TestContext) {
   const tenant = await createTenant(ctx.db, 'worker');
   const client = await addKey(ctx.db, tenant.organizationId, 'client');
   return { organizationId: tenant.organizationId, workerKey: tenant.key, clientKey: client.key };
-}
-
-/** A queued job created through the real creation path, as created at `at` (default: now). */
-export async function createQueuedJob(
-  ctx: TestContext,
-  organizationId: string,
-  options: { endpoint?: string; request?: Record<string, unknown>; at?: Date; maxAttempts?: number } = {},
-) {
-  const at = options.at;
-  const { row } = await createJob(
-    jobCreatorDeps(ctx.config, { db: ctx.db, store: ctx.store, now: () => at ?? new Date() }),
-    {
-      organizationId,
-      endpoint: options.endpoint ?? '/v1/documents/extract',
-      request: structuredClone(options.request ?? { document: { url: 'data:text/plain;base64,aGVsbG8=' } }),
-      metadata: null,
-      maxAttempts: options.maxAttempts,
-    },
-  );
-  return row;
 }
 
 /** The worker routes, called through app.inject with one key. */
@@ -88,12 +67,7 @@ export async function claimOk(worker: WorkerClient, body: Record<string, unknown
 }
 
 export function reap(ctx: TestContext, clock: TestClock, batchSize = 100) {
-  return reapExpiredLeases({
-    db: ctx.db,
-    now: clock.now,
-    backoff: { baseSeconds: ctx.config.retryBaseSeconds, maxSeconds: ctx.config.retryMaxSeconds },
-    batchSize,
-  });
+  return reapExpiredLeases({ ...ctx.jobs, clock, config: { ...ctx.config, reaperBatchSize: batchSize } });
 }
 
 export async function jobRow(ctx: TestContext, jobId: string) {

@@ -8,3 +8,15 @@ export type ArtifactRole = (typeof ARTIFACT_ROLES)[number];
  */
 export const ARTIFACT_KINDS = ['data_url', 'json'] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+/** One offloaded value of a job's document, as kept in job_artifacts. */
+export interface ArtifactRecord {
+  role: ArtifactRole;
+  /** JSON pointer of the value inside its document; '' for the whole document. */
+  pointer: string;
+  kind: ArtifactKind;
+  storageUri: string;
+  byteSize: number;
+  sha256: string;
+  contentType: string;
+}

@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
 import { errorResponses } from '../http/schema-helpers.js';
-import { AccessTokenQuerySchema, JobParamsSchema } from '../jobs/job-schemas.js';
 import { readJobAttempts } from './job-attempts.js';
-import { JobAttemptListSchema } from './worker-schemas.js';
+import type { JobContext } from './job-context.js';
+import { AccessTokenQuerySchema, JobAttemptListSchema, JobParamsSchema } from './job-schemas.js';
 
 /** GET /v1/jobs/{job_id}/attempts, for clients. */
-export const jobAttemptRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = async (app, { db }) => {
+export const jobAttemptRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
   app.get(
     '/jobs/:job_id/attempts',
     {
@@ -23,7 +21,7 @@ export const jobAttemptRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> 
     },
     async (request) => ({
       object: 'list' as const,
-      data: await readJobAttempts(db, request.auth.organizationId, request.params.job_id),
+      data: await readJobAttempts(ctx, request.auth.organizationId, request.params.job_id),
     }),
   );
 };

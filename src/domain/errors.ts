@@ -26,8 +26,10 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** `cause`: the failure behind a 5xx, which the error handler logs. */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.statusCode = ERROR_STATUS[code];
   }
 }

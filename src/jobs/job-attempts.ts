@@ -1,20 +1,18 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.js';
-import { jobNotFound } from '../errors.js';
-import type { JobErrorValue } from './worker-repository.js';
-import { findLeaseState, listJobAttempts } from './worker-repository.js';
-import type { JobAttemptView } from './worker-schemas.js';
+import { jobNotFound } from '../domain/errors.js';
+import type { JobContext } from './job-context.js';
+import { jobBelongsTo, listJobAttempts } from './job-repository.js';
+import type { JobAttemptView } from './job-schemas.js';
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
 /** Every attempt of the organization's job, first to last; lease tokens stay the workers' secret. */
 export async function readJobAttempts(
-  db: Kysely<Database>,
+  ctx: Pick<JobContext, 'db'>,
   organizationId: string,
   jobId: string,
 ): Promise<JobAttemptView[]> {
-  if (!(await findLeaseState(db, organizationId, jobId))) throw jobNotFound(jobId);
-  const rows = await listJobAttempts(db, jobId);
+  if (!(await jobBelongsTo(ctx.db, organizationId, jobId))) throw jobNotFound(jobId);
+  const rows = await listJobAttempts(ctx.db, jobId);
   return rows.map((r) => ({
     object: 'job.attempt',
     attempt: r.attempt,
@@ -22,6 +20,6 @@ export async function readJobAttempts(
     started_at: seconds(r.started_at),
     finished_at: r.finished_at === null ? null : seconds(r.finished_at),
     outcome: r.outcome,
-    error: r.error as JobErrorValue | null,
+    error: r.error,
   }));
 }

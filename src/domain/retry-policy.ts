@@ -1,5 +1,6 @@
 import { type BackoffPolicy, retryDelayMs } from './backoff.js';
-import type { JobErrorValue, LeaseEnd } from './worker-repository.js';
+import type { Problem } from './job-shape.js';
+import type { LeaseEnd } from './lease.js';
 
 export interface AttemptBudget {
   /** Every claim so far, released ones included. */
@@ -18,7 +19,7 @@ export interface AttemptBudget {
  */
 export function afterFailedAttempt(
   budget: AttemptBudget,
-  failure: { retryable: boolean; error: JobErrorValue },
+  failure: { retryable: boolean; error: Problem },
   options: { now: Date; backoff: BackoffPolicy; random?: () => number },
 ): LeaseEnd {
   if (budget.cancelled) return { status: 'cancelled' };

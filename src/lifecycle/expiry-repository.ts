@@ -1,23 +1,25 @@
-import { type Kysely, sql } from 'kysely';
-import type { Database } from '../db/types.js';
+import { sql } from 'kysely';
+import type { Db } from '../db/types.js';
+import { statusAfter, statusAllows } from './transition-sql.js';
 
 /**
- * One statement per batch: marks up to `limit` jobs past their expires_at as expired, drops
+ * One statement per batch (transition `expire`): marks up to `limit` jobs past their expires_at
+ * as expired, in the order of jobs_expiry_idx (expires_at) where status <> 'expired', drops
  * their stored request/response, ends the attempt of a job that was running, and moves their
  * artifact rows to the storage deletion queue.
  * Rows another sweeper holds are skipped, so sweepers in several replicas share the work.
  */
-export async function expireDueJobs(db: Kysely<Database>, now: Date, limit: number): Promise<number> {
+export async function expireDueJobs(db: Db, now: Date, limit: number): Promise<number> {
   const result = await sql<{ expired: string }>`
     with due as (
       select id, lease_token from jobs
-      where status <> 'expired' and expires_at <= ${now}
+      where ${statusAllows('expire')} and expires_at <= ${now}
       order by expires_at
       limit ${limit}
       for update skip locked
     ), expired as (
       update jobs set
-        status = 'expired',
+        status = ${statusAfter('expire')},
         request = null,
         response = null,
         request_gcs_paths = null,

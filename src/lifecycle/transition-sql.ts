@@ -1,0 +1,23 @@
+import { type RawBuilder, sql } from 'kysely';
+import { JOB_STATUSES, type JobStatus } from '../domain/job-statuses.js';
+import { JOB_TRANSITIONS, type JobTransition } from '../domain/job-transitions.js';
+
+/**
+ * The WHERE condition of a transition: the job's status is one of the statuses the transitions
+ * may start from (JOB_TRANSITIONS). The statuses are written as literals, not parameters: the
+ * partial indexes (jobs_claim_idx `where status = 'queued'`, jobs_lease_idx `where status =
+ * 'in_progress'`, jobs_expiry_idx `where status <> 'expired'`) can only serve a prepared statement's generic plan when the statement's text
+ * itself implies their predicate.
+ */
+export function statusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
+  const from = [...new Set<JobStatus>(transitions.flatMap((t) => JOB_TRANSITIONS[t].from))];
+  // Every status but one: the form of jobs_expiry_idx `where status <> 'expired'`.
+  const others = JOB_STATUSES.filter((status) => !from.includes(status));
+  if (others.length === 1) return sql<boolean>`status <> ${sql.lit(others[0])}`;
+  if (from.length === 1) return sql<boolean>`status = ${sql.lit(from[0])}`;
+  return sql<boolean>`status in (${sql.join(from.map((status) => sql.lit(status)))})`;
+}
+
+/** The status a transition ends in, as a literal of the statement's text. */
+export const statusAfter = (transition: JobTransition): RawBuilder<JobStatus> =>
+  sql<JobStatus>`${sql.lit(JOB_TRANSITIONS[transition].to)}`;
