@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JobCancelledError, LeaseLostError, WorkerShutdownError } from './abort-reasons.js';
+import { backoffDelayMs } from './backoff.js';
 import { ConflictError, JobsApiError, NotFoundError } from './errors.js';
 import { describeHandlerError } from './handler-errors.js';
 import { toJobResponse } from './handler-result.js';
@@ -302,8 +303,7 @@ export function createWorker(options: WorkerOptions): Worker {
         failures = 0;
       } catch (error) {
         if (stopController.signal.aborted) break;
-        const ceiling = Math.min(backoffMaxMs, backoffInitialMs * 2 ** failures++);
-        const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+        const delayMs = backoffDelayMs(failures++, { initialMs: backoffInitialMs, maxMs: backoffMaxMs });
         // A client error will not go away by itself (wrong key, unknown endpoint): say so loudly.
         const level =
           error instanceof JobsApiError && error.status < 500 && error.status !== 429 ? 'error' : 'warn';
