@@ -1,3 +1,4 @@
+import { backoffDelayMs } from './backoff.js';
 import { apiErrorFor, ConnectionError, JobsApiError, TimeoutError } from './errors.js';
 import { sleep } from './sleep.js';
 
@@ -48,8 +49,7 @@ function retryDelayMs(retry: number, error: unknown): number {
     const seconds = Number(error.headers?.get('retry-after'));
     if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
   }
-  const ceiling = Math.min(MAX_RETRY_DELAY_MS, BASE_RETRY_DELAY_MS * 2 ** retry);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
+  return backoffDelayMs(retry, { initialMs: BASE_RETRY_DELAY_MS, maxMs: MAX_RETRY_DELAY_MS });
 }
 
 function isRetryable(error: unknown): boolean {
