@@ -2,7 +2,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import { createDatabase, pingDatabase } from './db/database.js';
-import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateToLatest } from './db/migrator.js';
 import {
   createNotificationListener,
@@ -11,6 +10,7 @@ import {
   type NotificationListener,
 } from './db/notification-listener.js';
 import type { Database } from './db/types.js';
+import { startEmbeddedPostgres } from './postgres-cluster/embedded-postgres.js';
 import { createObjectStore } from './storage/create-object-store.js';
 import type { ObjectStore } from './storage/object-store.js';
 
