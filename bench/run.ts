@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
-import { findFreePort } from '../src/db/postgres-cluster.js';
+import { findFreePort } from '../src/postgres-cluster/ports.js';
 import { cleanupAll, installSignalHandlers, runToEnd } from './lib/children.js';
 import type { BenchContext, StoredObject } from './lib/context.js';
 import { summariseCpuProfile } from './lib/cpu-profile.js';

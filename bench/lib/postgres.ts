@@ -1,29 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import {
-  findPostgresBinDir,
-  postgresMajorVersion,
-  preparePostgresDirectory,
-} from '../../src/db/postgres-binaries.js';
-import {
-  CLUSTER_SUPERUSER,
-  ClusterStartError,
-  findFreePort,
-  initCluster,
-  isProcessAlive,
-  readPostmasterPid,
-  startCluster,
-  stopCluster,
-  withDatabase,
-} from '../../src/db/postgres-cluster.js';
+import { findPostgresBinDir, postgresMajorVersion } from '../../src/postgres-cluster/binaries.js';
+import { withDatabase } from '../../src/postgres-cluster/connection.js';
+import { bootThrowawayCluster } from '../../src/postgres-cluster/throwaway-cluster.js';
+import { createThrowawayFolder } from '../../src/postgres-cluster/throwaway-folder.js';
 import { onCleanup } from './children.js';
 
-/** Runs of the harness live here, one folder each, named after the pid of the run that owns it. */
-const RUNS_PARENT = path.join(os.tmpdir(), `jobs-bench-${process.getuid?.() ?? 'user'}`);
-const OWNER_FILE = 'owner.pid';
+/** Runs of the harness live here, one folder each, with the pid of the run that owns it. */
+const RUNS_PARENT_NAME = `jobs-bench-${process.getuid?.() ?? 'user'}`;
+/** The throwaway cluster, inside the run folder. */
+const CLUSTER_DIR_NAME = 'pg';
 /** Pids of the processes a run started, so that a later run can end them if that run was killed. */
 export const PIDS_FILE = 'children.pids';
 
@@ -42,53 +29,35 @@ export interface BenchDatabase {
   pgbench: string | undefined;
 }
 
-/** Clusters and processes of runs that were killed before they could clean up. */
-async function removeStaleRuns(binDir: string | undefined): Promise<void> {
-  const names = await fs.readdir(RUNS_PARENT).catch(() => [] as string[]);
-  for (const name of names) {
-    const root = path.join(RUNS_PARENT, name);
-    const owner = Number(await fs.readFile(path.join(root, OWNER_FILE), 'utf8').catch(() => '0'));
-    if (owner > 0 && isProcessAlive(owner)) continue;
-    if (owner === 0 && Date.now() - (await fs.stat(root)).mtimeMs < 60_000) continue;
-    const pids = (await fs.readFile(path.join(root, PIDS_FILE), 'utf8').catch(() => ''))
-      .split('\n')
-      .map(Number)
-      .filter((pid) => pid > 0);
-    for (const pid of pids) {
-      // Only a process that still runs something of this run (its folder is on its command line).
-      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(root) || cmdline.includes('bench/')) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          // Gone.
-        }
+/** Ends the processes a run that was killed recorded, before its cluster is stopped and its folder removed. */
+async function killRecordedProcesses(root: string): Promise<void> {
+  const pids = (await fs.readFile(path.join(root, PIDS_FILE), 'utf8').catch(() => ''))
+    .split('\n')
+    .map(Number)
+    .filter((pid) => pid > 0);
+  for (const pid of pids) {
+    // Only a process that still runs something of this run (its folder is on its command line).
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(root) || cmdline.includes('bench/')) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Gone.
       }
     }
-    const clusterDir = path.join(root, 'pg');
-    if (binDir && existsSync(path.join(clusterDir, 'postmaster.pid'))) {
-      await stopCluster({ binDir, clusterDir, mode: 'immediate', timeoutSeconds: 10 }).catch(() => {});
-    }
-    await fs.rm(root, { recursive: true, force: true });
   }
 }
 
 /** The folder of this run: cluster, object stores, logs. Removed at the end. */
 export async function createRunDirectory(): Promise<string> {
-  await fs.mkdir(RUNS_PARENT, { recursive: true });
-  // As root, the postgres user must get through it to its cluster, whatever the umask.
-  await fs.chmod(RUNS_PARENT, 0o755);
-  const binDir = await findPostgresBinDir(process.env.PG_BINDIR).catch(() => undefined);
-  await removeStaleRuns(binDir);
-  const root = path.join(RUNS_PARENT, `${process.pid}-${randomBytes(3).toString('hex')}`);
-  await fs.mkdir(root, { recursive: true });
-  await fs.chmod(root, 0o755);
-  await fs.writeFile(path.join(root, OWNER_FILE), String(process.pid));
-  onCleanup(
-    () => fs.rm(root, { recursive: true, force: true }),
-    () => rmSync(root, { recursive: true, force: true }),
-  );
-  return root;
+  const folder = await createThrowawayFolder({
+    parentName: RUNS_PARENT_NAME,
+    clusterDirName: CLUSTER_DIR_NAME,
+    binDir: await findPostgresBinDir(process.env.PG_BINDIR).catch(() => undefined),
+    cleanStale: killRecordedProcesses,
+  });
+  onCleanup(folder.remove, () => rmSync(folder.path, { recursive: true, force: true }));
+  return folder.path;
 }
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -162,17 +131,13 @@ export async function openBenchDatabase(runDir: string, log: (m: string) => void
   }
 
   const binDir = await findPostgresBinDir(process.env.PG_BINDIR);
-  const clusterDir = path.join(runDir, 'pg');
-  await preparePostgresDirectory(clusterDir);
   const statements = existsSync(path.join(binDir, '..', 'lib', 'pg_stat_statements.so'));
   const t0 = performance.now();
-  await initCluster({
+  const cluster = await bootThrowawayCluster({
     binDir,
-    clusterDir,
-    noSync: true,
+    clusterDir: path.join(runDir, CLUSTER_DIR_NAME),
+    // Production durability: fsync and synchronous_commit keep their defaults (on).
     settings: {
-      listen_addresses: '127.0.0.1',
-      unix_socket_directories: '',
       max_connections: 400,
       // The loaded table and its indexes stay in memory, as they would on a sized server.
       shared_buffers: '1GB',
@@ -182,27 +147,15 @@ export async function openBenchDatabase(runDir: string, log: (m: string) => void
         ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.max': 2000 }
         : {}),
     },
+    stopTimeoutSeconds: 20,
   });
-  let port = 0;
-  for (let attempt = 1; ; attempt++) {
-    port = await findFreePort();
-    try {
-      await startCluster({ binDir, clusterDir, port, logFile: path.join(clusterDir, 'server.log') });
-      break;
-    } catch (error) {
-      if (!(error instanceof ClusterStartError && error.portInUse) || attempt === 3) throw error;
-    }
-  }
-  const postmasterPid = (await readPostmasterPid(clusterDir))?.pid;
-  onCleanup(
-    () => stopCluster({ binDir, clusterDir, mode: 'immediate', timeoutSeconds: 20 }),
-    () => {
-      // Synchronous last resort (exit hook): SIGQUIT is PostgreSQL's immediate shutdown.
-      const pid = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      if (pid > 0) process.kill(pid, 'SIGQUIT');
-    },
-  );
-  const serverUrl = `postgres://${CLUSTER_SUPERUSER}@127.0.0.1:${port}/postgres`;
+  onCleanup(cluster.stop, () => {
+    // Synchronous last resort (exit hook): SIGQUIT is PostgreSQL's immediate shutdown.
+    const pidFile = path.join(cluster.clusterDir, 'postmaster.pid');
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  });
+  const { serverUrl, port, postmasterPid } = cluster;
   await withClient(serverUrl, async (c) => {
     await c.query('create database jobs_bench');
     if (statements) await c.query('create extension pg_stat_statements');

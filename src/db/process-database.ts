@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
+import { startEmbeddedPostgres } from '../postgres-cluster/embedded-postgres.js';
 import { createDatabase, pingDatabase } from './database.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { migrateToLatest } from './migrator.js';
 
 export interface ProcessDatabase {

@@ -4,8 +4,8 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createDatabase } from '../../src/db/database.js';
-import { withDatabase } from '../../src/db/postgres-cluster.js';
 import type { Database } from '../../src/db/types.js';
+import { withDatabase } from '../../src/postgres-cluster/connection.js';
 
 export interface TestDatabase {
   db: Kysely<Database>;

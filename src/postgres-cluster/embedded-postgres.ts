@@ -1,18 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { findPostgresBinDir, postgresMajorVersion } from './postgres-binaries.js';
-import {
-  CLUSTER_SUPERUSER,
-  ClusterStartError,
-  initCluster,
-  isPortFree,
-  processState,
-  readPostmasterPid,
-  startCluster,
-  stopCluster,
-} from './postgres-cluster.js';
+import { findPostgresBinDir, postgresMajorVersion } from './binaries.js';
+import { clusterUrl, withClient } from './connection.js';
+import { ClusterStartError, initCluster, readPostmasterPid, startCluster, stopCluster } from './control.js';
+import { isPortFree } from './ports.js';
+import { processState } from './processes.js';
+import { findRunningServer } from './running-server.js';
 
 export const EMBEDDED_DATABASE = 'jobs';
 
@@ -32,38 +25,12 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** How long a server found running may take to accept connections. */
-const REUSE_WAIT_MS = 15_000;
-/** How long a killed postmaster may wait to be reaped before its lock file is removed. */
-const ZOMBIE_WAIT_MS = 3000;
-
-function serverUrl(port: number, database: string): string {
-  return `postgres://${CLUSTER_SUPERUSER}@127.0.0.1:${port}/${database}`;
-}
-
 async function exists(file: string): Promise<boolean> {
   try {
     await fs.access(file);
     return true;
   } catch {
     return false;
-  }
-}
-
-async function withClient<T>(
-  port: number,
-  database: string,
-  use: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client({
-    connectionString: serverUrl(port, database),
-    connectionTimeoutMillis: 5000,
-  });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
   }
 }
 
@@ -124,51 +91,8 @@ async function checkVersion(binDir: string, clusterDir: string): Promise<void> {
   }
 }
 
-/**
- * The port of a server already running on `clusterDir` (left by an earlier process), once it
- * accepts connections; undefined if none runs. A lock file left by a killed server is dealt with
- * here where PostgreSQL itself would refuse to start.
- */
-async function findRunningServer(clusterDir: string, log: (m: string) => void): Promise<number | undefined> {
-  const started = Date.now();
-  let lastError: unknown;
-  while (Date.now() - started < REUSE_WAIT_MS) {
-    const lock = await readPostmasterPid(clusterDir);
-    if (!lock) return undefined;
-    const state = await processState(lock.pid);
-    if (state === 'gone') return undefined; // PostgreSQL replaces a lock file whose process is gone.
-    if (state === 'other' || (state === 'zombie' && Date.now() - started > ZOMBIE_WAIT_MS)) {
-      // A reused pid, or a killed postmaster nobody reaps (a container whose init does not reap):
-      // PostgreSQL would take either for a live server and refuse to start.
-      log(`removing the stale lock file of a killed PostgreSQL server (pid ${lock.pid}) in ${clusterDir}`);
-      await fs.rm(path.join(clusterDir, 'postmaster.pid'), { force: true });
-      return undefined;
-    }
-    if (state === 'postgres' && lock.status === 'ready') {
-      try {
-        const dataDirectory = await withClient(lock.port, 'postgres', async (client) => {
-          const { rows } = await client.query<{ dir: string }>(
-            `select current_setting('data_directory') as dir`,
-          );
-          return rows[0].dir;
-        });
-        if ((await fs.realpath(dataDirectory)) === (await fs.realpath(clusterDir))) return lock.port;
-        lastError = new Error(`port ${lock.port} answers for ${dataDirectory}, not ${clusterDir}`);
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    await sleep(100);
-  }
-  const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
-  throw new Error(
-    `A PostgreSQL server is running on ${clusterDir} (postmaster.pid) but does not accept connections${reason}. ` +
-      `Stop it (pg_ctl stop -D ${clusterDir}) or wait until it is up, then start again.`,
-  );
-}
-
 async function ensureDatabase(port: number, name: string): Promise<void> {
-  await withClient(port, 'postgres', async (client) => {
+  await withClient(clusterUrl(port, 'postgres'), async (client) => {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
     if (rowCount) return;
     try {
@@ -242,5 +166,5 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await stop().catch(() => {});
     throw error;
   }
-  return { connectionString: serverUrl(port, EMBEDDED_DATABASE), stop };
+  return { connectionString: clusterUrl(port, EMBEDDED_DATABASE), stop };
 }

@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
-import { findPostgresBinDir } from '../../src/db/postgres-binaries.js';
-import { findFreePort, readPostmasterPid, stopCluster } from '../../src/db/postgres-cluster.js';
+import { findPostgresBinDir } from '../../src/postgres-cluster/binaries.js';
+import { readPostmasterPid, stopCluster } from '../../src/postgres-cluster/control.js';
+import { startEmbeddedPostgres } from '../../src/postgres-cluster/embedded-postgres.js';
+import { findFreePort } from '../../src/postgres-cluster/ports.js';
 
 async function query<T extends pg.QueryResultRow>(connectionString: string, text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString });

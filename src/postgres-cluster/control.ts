@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { preparePostgresDirectory, runPostgresProgram } from './postgres-binaries.js';
+import { preparePostgresDirectory, runPostgresProgram } from './postgres-user.js';
 
 /** Superuser created by initdb, whatever OS user runs the cluster. */
 export const CLUSTER_SUPERUSER = 'postgres';
@@ -162,70 +161,4 @@ export async function readPostmasterPid(clusterDir: string): Promise<PostmasterP
   const pid = Number(lines[0]);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   return { pid, port: Number(lines[3]), status: (lines[7] ?? '').trim() };
-}
-
-/**
- * What the process with `pid` is: `postgres`; `zombie` (killed, not yet reaped by its parent or
- * init: it still counts as alive for PostgreSQL's own stale-lock check, so a start fails); `other`
- * (the pid was reused by an unrelated program); or `gone`. Without /proc (macOS) a live process is
- * taken to be postgres.
- */
-export async function processState(pid: number): Promise<'postgres' | 'zombie' | 'other' | 'gone'> {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return 'gone';
-  }
-  let stat: string;
-  try {
-    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && process.platform === 'linux') return 'gone';
-    return 'postgres';
-  }
-  // "pid (comm) state ...": comm may itself hold parentheses, so split at the last one.
-  const close = stat.lastIndexOf(')');
-  const comm = stat.slice(stat.indexOf('(') + 1, close);
-  const state = stat.slice(close + 2, close + 3);
-  if (state === 'Z' || state === 'X') return 'zombie';
-  return comm === 'postgres' || comm === 'postmaster' ? 'postgres' : 'other';
-}
-
-/** Whether nothing listens on `port` of 127.0.0.1. */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** A port that was free a moment ago: the kernel's pick for port 0. */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The same server URL pointing at another database. */
-export function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
-}
-
-/** Whether a process with this pid exists (one of another user's counts). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
