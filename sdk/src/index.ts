@@ -22,17 +22,16 @@ export {
 export { describeHandlerError, NonRetryableError } from './handler-errors.js';
 export { type HandlerResponse, toJobResponse } from './handler-result.js';
 export { type FetchLike, HttpClient, type HttpClientOptions } from './http-client.js';
-export {
-  type CallOptions,
-  type CreateOptions,
-  type IterateParams,
-  Jobs,
-  type RetrieveOptions,
-  type StatusNotModified,
-  type StatusOptions,
-  type StatusResult,
-  type StatusSnapshot,
-} from './jobs.js';
+export type {
+  CallOptions,
+  JobPoller,
+  RetrieveOptions,
+  StatusNotModified,
+  StatusOptions,
+  StatusResult,
+  StatusSnapshot,
+} from './job-call-options.js';
+export { type CreateOptions, type IterateParams, Jobs } from './jobs.js';
 export { createConsoleLogger, type LogLevel, type WorkerLogger } from './logger.js';
 export * from './types.js';
 export type { WaitForCompletionOptions } from './wait-for-completion.js';

@@ -1,5 +1,12 @@
 import type { HttpClient, QueryValue } from './http-client.js';
 import type {
+  CallOptions,
+  RetrieveOptions,
+  StatusOptions,
+  StatusResult,
+  StatusSnapshot,
+} from './job-call-options.js';
+import type {
   CreateJobParams,
   Job,
   JobAttemptList,
@@ -9,10 +16,6 @@ import type {
 } from './types.js';
 import { type WaitForCompletionOptions, waitForCompletion } from './wait-for-completion.js';
 
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 export interface CreateOptions extends CallOptions {
   /**
    * The same key with the same body returns the original job instead of a second one. With a key,
@@ -20,37 +23,6 @@ export interface CreateOptions extends CallOptions {
    */
   idempotencyKey?: string;
 }
-
-export interface RetrieveOptions extends CallOptions {
-  /** Restore and include the original request (default false). */
-  includeRequest?: boolean;
-  /** Restore and include the response of a completed job (default false). */
-  includeResponse?: boolean;
-}
-
-export interface StatusOptions extends CallOptions {
-  /** 0..60: hold the answer until the job's state differs from the one the client has. */
-  waitSeconds?: number;
-  /** The etag of an earlier answer: the server answers "not modified" while the state is the same. */
-  etag?: string;
-}
-
-/** The job's current lifecycle state. */
-export interface StatusSnapshot {
-  notModified: false;
-  job: JobStatusView;
-  /** Pass it back as `etag` to learn only of changes. */
-  etag: string | null;
-}
-
-/** The job is still in the state the given etag names (HTTP 304). */
-export interface StatusNotModified {
-  notModified: true;
-  job: null;
-  etag: string;
-}
-
-export type StatusResult = StatusSnapshot | StatusNotModified;
 
 export type IterateParams = Omit<ListJobsParams, 'before'>;
 

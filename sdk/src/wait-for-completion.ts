@@ -1,5 +1,5 @@
 import { WaitTimeoutError } from './errors.js';
-import type { Jobs, StatusResult } from './jobs.js';
+import type { JobPoller, StatusResult } from './job-call-options.js';
 import { sleep } from './sleep.js';
 import { isTerminalStatus, type Job, type JobStatusView } from './types.js';
 
@@ -27,7 +27,7 @@ const SERVER_MAX_WAIT_SECONDS = 60;
  * does not support waiting, or it is shutting down), polls at pollIntervalSeconds instead of spinning.
  */
 export async function waitForCompletion(
-  jobs: Jobs,
+  jobs: JobPoller,
   jobId: string,
   options: WaitForCompletionOptions = {},
 ): Promise<Job> {

@@ -4,8 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeGcsOperation, FaultRules } from './faults.js';
-import type { ObjectStore } from './object-store.js';
-import type { UploadSession } from './resumable-sessions.js';
+import type { FakeGcsObject, ObjectStore } from './object-store.js';
 
 export interface RecordedRequest {
   method: string;
@@ -38,4 +37,16 @@ export interface Exchange {
   readonly gone: AbortSignal;
   /** This request's entry in `FakeGcsServer.requests`; handlers fill in op, bucket and name. */
   readonly record: RecordedRequest;
+}
+
+export interface UploadSession {
+  bucket: string;
+  name: string;
+  contentType: string;
+  chunks: Buffer[];
+  received: number;
+  /** The object's size, once the client has said it (up front, or in a Content-Range). */
+  total?: number;
+  /** The stored object: a resent last chunk gets the same answer again. */
+  done?: FakeGcsObject;
 }

@@ -5,23 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseHashHeader, verifyClaimedHashes } from './checksums.js';
-import type { Exchange, ServerState } from './context.js';
+import type { Exchange, ServerState, UploadSession } from './context.js';
 import { mangleUpload, throwIfStatus } from './faults.js';
 import { HttpError, header, sendJson } from './http.js';
 import { objectResource } from './object-resource.js';
-import type { FakeGcsObject } from './object-store.js';
-
-export interface UploadSession {
-  bucket: string;
-  name: string;
-  contentType: string;
-  chunks: Buffer[];
-  received: number;
-  /** The object's size, once the client has said it (up front, or in a Content-Range). */
-  total?: number;
-  /** The stored object: a resent last chunk gets the same answer again. */
-  done?: FakeGcsObject;
-}
 
 /** Answers a resumable start with the session URL, in `Location`, that the chunks go to. */
 export function openSession(

@@ -4,11 +4,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RecordedRequest, ServerState } from './context.js';
+import type { RecordedRequest, ServerState, UploadSession } from './context.js';
 import { type Fault, type FaultRule, FaultRules } from './faults.js';
 import { HttpError, sendError } from './http.js';
 import { type FakeGcsObject, ObjectStore } from './object-store.js';
-import type { UploadSession } from './resumable-sessions.js';
 import { route } from './routes.js';
 
 export interface FakeGcsServer {
