@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
+import { backoffDelayMs } from '../domain/backoff.js';
 
 /** The channels of the jobs trigger (migration 0002). Payload: the job id, on insert and on every status or cancelled change. */
 export const JOB_CHANGED_CHANNEL = 'job_changed';
@@ -42,8 +43,7 @@ export interface NotificationListenerOptions {
   applicationName?: string;
 }
 
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+const RECONNECT_DELAY = { baseMs: 100, maxMs: 5_000 };
 
 type Wake = (notified: boolean) => void;
 
@@ -130,8 +130,7 @@ export function createNotificationListener(options: NotificationListenerOptions)
 
   function scheduleReconnect() {
     if (closed || reconnectTimer) return;
-    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** failures);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = backoffDelayMs(failures, RECONNECT_DELAY);
     reconnectTimer = setTimeout(async () => {
       try {
         await connect();

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArtifactRole } from '../../src/domain/artifacts.js';
-import type { JobStatus } from '../../src/domain/job-statuses.js';
+import { ATTEMPT_OUTCOMES } from '../../src/domain/attempt-outcomes.js';
+import { JOB_FIELDS } from '../../src/domain/job-shape.js';
+import { JOB_STATUSES, type JobStatus } from '../../src/domain/job-statuses.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const CHECK_VIOLATION = '23514';
@@ -153,5 +155,27 @@ describe('initial migration', () => {
     await testDb.db.deleteFrom('jobs').where('id', '=', job).execute();
     const left = await testDb.db.selectFrom('job_artifacts').where('job_id', '=', job).select('id').execute();
     expect(left).toEqual([]);
+  });
+});
+
+describe('the migrated schema and the job object', () => {
+  it('has a column for every field of the job object but `object`', async () => {
+    const { rows } = await sql<{ column_name: string }>`
+      select column_name from information_schema.columns where table_name = 'jobs'`.execute(testDb.db);
+    const columns = rows.map((r) => r.column_name);
+    const fields = JOB_FIELDS.filter((field) => field !== 'object');
+    expect(fields.filter((field) => !columns.includes(field))).toEqual([]);
+  });
+
+  it('allows exactly the statuses and attempt outcomes of the domain lists', async () => {
+    const { rows } = await sql<{ definition: string }>`
+      select pg_get_constraintdef(oid) as definition from pg_constraint
+      where contype = 'c' and conrelid in ('jobs'::regclass, 'job_attempts'::regclass)`.execute(testDb.db);
+    const listed = (column: string) => {
+      const definition = rows.find((r) => r.definition.includes(`(${column} = ANY`))?.definition ?? '';
+      return [...definition.matchAll(/'([a-z_]+)'::text/g)].map((m) => m[1]);
+    };
+    expect(listed('status')).toEqual([...JOB_STATUSES]);
+    expect(listed('outcome')).toEqual([...ATTEMPT_OUTCOMES]);
   });
 });
