@@ -13,7 +13,7 @@ const floors = {
   auth: ['domain', 'lib', 'db', 'http'],
   jobs: ['domain', 'lib', 'db', 'storage', 'lifecycle', 'http'],
   workers: ['domain', 'lib', 'db', 'storage', 'lifecycle', 'http', 'jobs'],
-  plugins: ['domain', 'lib', 'db', 'storage', 'lifecycle', 'http', 'jobs', 'workers'],
+  plugins: ['domain', 'lib', 'db', 'storage', 'lifecycle', 'http', 'auth', 'jobs', 'workers'],
 };
 
 // Top-level files: config.ts and logger.ts are leaves every floor may read; app.ts composes the
