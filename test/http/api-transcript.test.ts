@@ -143,40 +143,26 @@ describe('the API transcript', () => {
         metadata: { batch_id: 'b1', customer: 'acme' },
       },
     });
+    const invoice = {
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { 'idempotency-key': 'invoice-42' },
+      body: {
+        endpoint: '/v1/documents/extract',
+        request: {
+          documents: [
+            { filename: 'a.pdf', url: pdf },
+            { filename: 'b.png', url: png },
+          ],
+          model: 'small',
+        },
+        max_attempts: 2,
+      },
+    } as const;
     clock.at(2);
-    const big = await call({
-      method: 'POST',
-      url: '/v1/jobs',
-      headers: { 'idempotency-key': 'invoice-42' },
-      body: {
-        endpoint: '/v1/documents/extract',
-        request: {
-          documents: [
-            { filename: 'a.pdf', url: pdf },
-            { filename: 'b.png', url: png },
-          ],
-          model: 'small',
-        },
-        max_attempts: 2,
-      },
-    });
+    const big = await call(invoice);
     clock.at(3);
-    await call({
-      method: 'POST',
-      url: '/v1/jobs',
-      headers: { 'idempotency-key': 'invoice-42' },
-      body: {
-        endpoint: '/v1/documents/extract',
-        request: {
-          documents: [
-            { filename: 'a.pdf', url: pdf },
-            { filename: 'b.png', url: png },
-          ],
-          model: 'small',
-        },
-        max_attempts: 2,
-      },
-    });
+    await call(invoice); // the same key and body again: a replay
     await call({
       method: 'POST',
       url: '/v1/jobs',
