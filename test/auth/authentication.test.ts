@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyCache } from '../../src/auth/api-key-cache.js';
 import { revokeApiKey } from '../../src/auth/api-key-repository.js';
 import { seedJob } from '../support/job-factory.js';
-import { addKey, createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { addKey, createTenant, createTestApp, useTestApp } from '../support/test-app.js';
 
-let ctx: TestContext;
+// No key cache, so a revocation shows on the very next request.
+const ctx = useTestApp({ env: { API_KEY_CACHE_TTL_SECONDS: '0' } });
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 let jobId: string;
 
 beforeAll(async () => {
-  // No key cache, so a revocation shows on the very next request.
-  ctx = await createTestApp({ env: { API_KEY_CACHE_TTL_SECONDS: '0' } });
   tenant = await createTenant(ctx.db);
   jobId = (await seedJob(ctx, tenant.organizationId)).id;
 });
-afterAll(() => ctx.close());
 
 describe('credentials', () => {
   it('accepts the Api-Key header', async () => {

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sweepExpiredJobs } from '../../src/jobs/expiry-sweeper.js';
 import { dataUrl } from '../support/job-factory.js';
-import { addKey, createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { addKey, createTenant, useTestApp } from '../support/test-app.js';
 
 /**
  * A fixed session through every route, written down as the server answered it: status, the
@@ -53,8 +53,11 @@ function placeholders(storeBase: string) {
   };
 }
 
-let ctx: TestContext;
 const clock = steppedClock();
+const ctx = useTestApp({
+  clock,
+  env: { OFFLOAD_THRESHOLD_BYTES: '1024', INLINE_DOCUMENT_LIMIT_BYTES: '8192' },
+});
 const lines: string[] = [];
 let normalise: (text: string) => string;
 let client: string;
@@ -102,10 +105,6 @@ async function call({ method, url, key, body, rawBody, headers }: Call) {
 }
 
 beforeAll(async () => {
-  ctx = await createTestApp({
-    clock,
-    env: { OFFLOAD_THRESHOLD_BYTES: '1024', INLINE_DOCUMENT_LIMIT_BYTES: '8192' },
-  });
   normalise = placeholders(ctx.store.baseUri);
   const tenant = await createTenant(ctx.db, 'client');
   client = tenant.key;
@@ -114,7 +113,6 @@ beforeAll(async () => {
   // Placeholders follow first appearance: name the organization and keys before any answer.
   normalise(`${tenant.organizationId} ${client} ${worker} ${stranger}`);
 });
-afterAll(() => ctx?.close());
 
 describe('the API transcript', () => {
   it('answers a fixed session exactly as recorded', async () => {

@@ -1,20 +1,18 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, createTestApp, useTestApp } from '../support/test-app.js';
 
-let ctx: TestContext;
+const ctx = useTestApp();
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 beforeAll(async () => {
-  ctx = await createTestApp();
   tenant = await createTenant(ctx.db);
 });
-afterAll(() => ctx.close());
 
 describe('request ids', () => {
   it('keeps the x-request-id a gateway sent', async () => {

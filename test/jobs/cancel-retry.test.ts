@@ -1,22 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
-import { type Claimed, claimOk, createWorkerTenant, workerClient } from '../workers/worker-helpers.js';
+import { createTenant, useTestApp } from '../support/test-app.js';
+import {
+  type Claimed,
+  claimOk,
+  createWorkerTenant,
+  jobRow,
+  workerClient,
+} from '../workers/worker-helpers.js';
 
-let ctx: TestContext;
+const ctx = useTestApp();
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 beforeAll(async () => {
-  ctx = await createTestApp();
   tenant = await createTenant(ctx.db);
 });
-afterAll(() => ctx.close());
 
 const act = (id: string, action: 'cancel' | 'retry', key = tenant.key) =>
   ctx.app.inject({ method: 'POST', url: `/v1/jobs/${id}/${action}`, headers: { 'api-key': key } });
-
-const row = (id: string) =>
-  ctx.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 
 describe('POST /v1/jobs/{job_id}/cancel', () => {
   it('cancels a queued job at once', async () => {
@@ -43,22 +44,22 @@ describe('POST /v1/jobs/{job_id}/cancel', () => {
     for (const status of ['queued', 'in_progress'] as const) {
       const job = await seedJob(ctx, tenant.organizationId, { status });
       expect((await act(job.id, 'cancel')).statusCode).toBe(200);
-      const before = await row(job.id);
+      const before = await jobRow(ctx, job.id);
       const again = await act(job.id, 'cancel');
       expect(again.statusCode).toBe(409);
       expect(again.json().detail.code).toBe('conflict');
-      expect(await row(job.id)).toEqual(before);
+      expect(await jobRow(ctx, job.id)).toEqual(before);
     }
   });
 
   it.each(['completed', 'failed', 'expired'] as const)('answers 409 for a %s job', async (status) => {
     const job = await seedJob(ctx, tenant.organizationId, { status });
-    const before = await row(job.id);
+    const before = await jobRow(ctx, job.id);
     const res = await act(job.id, 'cancel');
     expect(res.statusCode).toBe(409);
     expect(res.json().detail).toMatchObject({ code: 'conflict', details: { status } });
     expect(res.json().detail.message).toBe(`Job '${job.id}' cannot be cancelled: it is ${status}.`);
-    expect(await row(job.id)).toEqual(before);
+    expect(await jobRow(ctx, job.id)).toEqual(before);
   });
 
   it("answers 404 for another organization's job and a missing one", async () => {
@@ -66,7 +67,7 @@ describe('POST /v1/jobs/{job_id}/cancel', () => {
     const job = await seedJob(ctx, tenant.organizationId);
     expect((await act(job.id, 'cancel', other.key)).statusCode).toBe(404);
     expect((await act('job_AAAAAAAAAAAAAAAAAAAAA', 'cancel')).statusCode).toBe(404);
-    expect((await row(job.id)).status).toBe('queued');
+    expect((await jobRow(ctx, job.id)).status).toBe('queued');
   });
 
   it('accepts a body-less POST with Content-Type: application/json', async () => {
@@ -100,7 +101,7 @@ describe('cancel racing a worker', () => {
       ]);
       expect(cancelled.statusCode).toBe(200);
       const claimedIds = claim.json().data.map((c: Claimed) => c.job.id);
-      const final = await row(job.id);
+      const final = await jobRow(ctx, job.id);
       if (claimedIds.includes(job.id)) {
         expect(final).toMatchObject({ status: 'in_progress', cancelled: true });
         // Leave nothing running for the next round.
@@ -130,7 +131,7 @@ describe('cancel racing a worker', () => {
       ]);
       const codes = [completed.statusCode, acknowledged.statusCode].sort();
       expect(codes).toEqual([200, 409]);
-      const final = await row(id);
+      const final = await jobRow(ctx, id);
       expect(final.status).toBe(completed.statusCode === 200 ? 'completed' : 'cancelled');
       expect((await act(id, 'cancel', owner.clientKey)).statusCode).toBe(409);
     }
@@ -154,7 +155,7 @@ describe('POST /v1/jobs/{job_id}/retry', () => {
       last_failure_code: 'model_timeout',
       cancelled: false,
     });
-    expect((await row(job.id)).run_after.getTime()).toBeLessThanOrEqual(Date.now());
+    expect((await jobRow(ctx, job.id)).run_after.getTime()).toBeLessThanOrEqual(Date.now());
   });
 
   it('puts a cancelled job back in the queue and clears the flag', async () => {
@@ -168,11 +169,11 @@ describe('POST /v1/jobs/{job_id}/retry', () => {
     'answers 409 for a %s job',
     async (status) => {
       const job = await seedJob(ctx, tenant.organizationId, { status });
-      const before = await row(job.id);
+      const before = await jobRow(ctx, job.id);
       const res = await act(job.id, 'retry');
       expect(res.statusCode).toBe(409);
       expect(res.json().detail.message).toBe(`Job '${job.id}' cannot be retried: it is ${status}.`);
-      expect(await row(job.id)).toEqual(before);
+      expect(await jobRow(ctx, job.id)).toEqual(before);
     },
   );
 

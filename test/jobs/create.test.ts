@@ -4,16 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, createTestApp, type TestContext, useTestApp } from '../support/test-app.js';
 
-let ctx: TestContext;
+const ctx = useTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024', BODY_LIMIT_BYTES: '20000000' } });
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 beforeAll(async () => {
-  ctx = await createTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024', BODY_LIMIT_BYTES: '20000000' } });
   tenant = await createTenant(ctx.db);
 });
-afterAll(() => ctx.close());
 
 const post = (
   payload: unknown,

@@ -5,7 +5,7 @@ import { sweepExpiredJobs } from '../../src/jobs/expiry-sweeper.js';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, createTestApp, type TestContext, useTestApp } from '../support/test-app.js';
 import { attemptRows, claimOk, createWorkerTenant, jobRow, workerClient } from '../workers/worker-helpers.js';
 
 const withDocument = (seed: number) => ({
@@ -29,7 +29,7 @@ async function countRows(ctx: TestContext, table: 'job_artifacts' | 'storage_del
 }
 
 describe('expiry on the filesystem store', () => {
-  let ctx: TestContext;
+  const ctx = useTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024' } });
   let tenant: Awaited<ReturnType<typeof createTenant>>;
   const files = async () =>
     (await readdir(fileURLToPath(ctx.store.baseUri), { recursive: true, withFileTypes: true })).filter((e) =>
@@ -37,10 +37,8 @@ describe('expiry on the filesystem store', () => {
     );
 
   beforeAll(async () => {
-    ctx = await createTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024' } });
     tenant = await createTenant(ctx.db);
   });
-  afterAll(() => ctx.close());
 
   it('expires due jobs of every status, drops their payloads and deletes their objects', async () => {
     const queued = await seedJob(ctx, tenant.organizationId, { request: withDocument(1) });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { dataUrl, seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, createTestApp, useTestApp } from '../support/test-app.js';
 
 // The lifecycle fields the status route answers; the job object adds its payload fields.
 const STATUS_FIELDS = [
@@ -24,15 +24,13 @@ const STATUS_FIELDS = [
 
 const JOB_FIELDS = [...STATUS_FIELDS, 'request', 'response', 'cloud_task_name', 'request_gcs_paths'].sort();
 
-let ctx: TestContext;
+const ctx = useTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024' } });
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 const pdf = dataUrl(100_000, 'application/pdf');
 
 beforeAll(async () => {
-  ctx = await createTestApp({ env: { OFFLOAD_THRESHOLD_BYTES: '1024' } });
   tenant = await createTenant(ctx.db);
 });
-afterAll(() => ctx.close());
 
 const get = (url: string, key = tenant.key) =>
   ctx.app.inject({ method: 'GET', url, headers: { 'api-key': key } });

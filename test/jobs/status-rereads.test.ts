@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createStatusRereader } from '../../src/jobs/status-rereads.js';
 import { seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, useTestApp } from '../support/test-app.js';
 
-let ctx: TestContext;
+const ctx = useTestApp();
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 beforeAll(async () => {
-  ctx = await createTestApp();
   tenant = await createTenant(ctx.db);
 });
-afterAll(() => ctx.close());
 
 describe('createStatusRereader', () => {
   it('answers reads asked for in one tick from one statement, each with its own row', async () => {

@@ -15,9 +15,9 @@ import type { Database } from '../../src/db/types.js';
 import { newJobId } from '../../src/domain/ids.js';
 import type { JobStatus } from '../../src/domain/job-statuses.js';
 import { seedJob } from '../support/job-factory.js';
-import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
+import { createTenant, useTestApp } from '../support/test-app.js';
 
-let ctx: TestContext;
+const ctx = useTestApp();
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 /** A second server instance on the same database, with its own listener and a pool that counts queries. */
@@ -78,13 +78,12 @@ async function createInstance(options: { listen: boolean }): Promise<Instance> {
 }
 
 beforeAll(async () => {
-  ctx = await createTestApp();
   tenant = await createTenant(ctx.db);
   other = await createInstance({ listen: true });
 });
+// Runs before the app's own afterAll (registered first), so the other instance closes first.
 afterAll(async () => {
   await other?.close();
-  await ctx?.close();
 });
 
 const status = (

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dataUrl, seedJob } from '../support/job-factory.js';
-import { createTestApp, type TestContext } from '../support/test-app.js';
+import { useTestApp } from '../support/test-app.js';
 import {
   attemptRows,
   claimOk,
@@ -16,12 +16,11 @@ import {
   workerClient,
 } from './worker-helpers.js';
 
-let ctx: TestContext;
 const clock = testClock();
+const ctx = useTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
 let subscriptions = 0;
 
-beforeAll(async () => {
-  ctx = await createTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
+beforeAll(() => {
   // Counts the claim waits in progress; the listener itself stays the real one.
   const subscribe = ctx.listener.subscribe.bind(ctx.listener);
   ctx.listener.subscribe = (channel, onNotify) => {
@@ -33,7 +32,6 @@ beforeAll(async () => {
     };
   };
 });
-afterAll(() => ctx.close());
 
 let tenant: Awaited<ReturnType<typeof createWorkerTenant>>;
 let worker: WorkerClient;

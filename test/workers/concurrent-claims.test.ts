@@ -9,13 +9,13 @@ import {
   type NotificationListener,
 } from '../../src/db/notification-listener.js';
 import { seedJob } from '../support/job-factory.js';
-import { createTestApp, type TestContext } from '../support/test-app.js';
+import { useTestApp } from '../support/test-app.js';
 import { type Claimed, createWorkerTenant, until, WORKER_TEST_ENV } from './worker-helpers.js';
 
 const JOBS = 2_000;
 const LOOPS_PER_APP = 8;
 
-let ctx: TestContext;
+const ctx = useTestApp({ env: WORKER_TEST_ENV });
 // A second server on the same database, as another replica would be: its own pool and listener.
 let replica: App;
 let replicaDb: ReturnType<typeof createDatabase>;
@@ -23,7 +23,6 @@ let replicaListener: NotificationListener;
 let replicaWaits = 0;
 
 beforeAll(async () => {
-  ctx = await createTestApp({ env: WORKER_TEST_ENV });
   const logger = pino({ level: 'silent' });
   replicaDb = createDatabase({ connectionString: ctx.database.connectionString, poolSize: 5 });
   replicaListener = createNotificationListener({
@@ -53,11 +52,11 @@ beforeAll(async () => {
   await replica.ready();
 });
 let replicaClosed = false;
+// Runs before the app's own afterAll (registered first): the replica closes before the database goes.
 afterAll(async () => {
   if (!replicaClosed) await replica.close();
   await replicaListener.close();
   await replicaDb.destroy();
-  await ctx.close();
 });
 
 describe('many workers claiming at once', () => {

@@ -1,10 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { startLeaseReaper } from '../../src/workers/lease-reaper.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
-import { createTestApp, type TestContext } from '../support/test-app.js';
+import { useTestApp } from '../support/test-app.js';
 import {
   attemptRows,
   claimOk,
@@ -17,13 +17,8 @@ import {
   workerClient,
 } from './worker-helpers.js';
 
-let ctx: TestContext;
 const clock = testClock();
-
-beforeAll(async () => {
-  ctx = await createTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
-});
-afterAll(() => ctx.close());
+const ctx = useTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
 
 let tenant: Awaited<ReturnType<typeof createWorkerTenant>>;
 let worker: WorkerClient;

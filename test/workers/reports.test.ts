@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { dataUrl, seedJob } from '../support/job-factory.js';
-import { createTestApp, type TestContext } from '../support/test-app.js';
+import { useTestApp } from '../support/test-app.js';
 import {
   attemptRows,
   type Claimed,
@@ -14,13 +14,8 @@ import {
   workerClient,
 } from './worker-helpers.js';
 
-let ctx: TestContext;
 const clock = testClock();
-
-beforeAll(async () => {
-  ctx = await createTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
-});
-afterAll(() => ctx.close());
+const ctx = useTestApp({ env: { ...WORKER_TEST_ENV, OFFLOAD_THRESHOLD_BYTES: '1024' }, clock });
 
 let tenant: Awaited<ReturnType<typeof createWorkerTenant>>;
 let worker: WorkerClient;
