@@ -257,10 +257,6 @@ async function main() {
   ].join('\n');
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, report);
-  // The repository's lint (biome check .) covers the reports too: write them in its format.
-  await runToEnd(path.join(REPO_ROOT, 'node_modules/.bin/biome'), ['format', '--write', out], {
-    cwd: REPO_ROOT,
-  }).catch((error) => log(`could not format the report: ${String(error)}`));
   log(`report written to ${path.relative(process.cwd(), out)}`);
 
   await admin.end();
