@@ -30,9 +30,6 @@ export const JOB_TRANSITIONS = {
 
 export type JobTransition = keyof typeof JOB_TRANSITIONS;
 
-/** The statuses `transition` may start from, for a statement's WHERE. */
-export const fromStatuses = (transition: JobTransition): JobStatus[] => [...JOB_TRANSITIONS[transition].from];
-
 /** The transition that ends a lease with `status`. */
 export const LEASE_END_TRANSITIONS = {
   completed: 'complete',
