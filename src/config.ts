@@ -58,6 +58,18 @@ export const EnvSchema = Type.Object({
     description:
       'Run queries as named prepared statements (faster); set false behind a pooler that cannot keep them (PgBouncer in transaction mode).',
   }),
+  DATABASE_CONNECT_TIMEOUT_MS: Int({
+    default: 5000,
+    minimum: 100,
+    description:
+      'Longest wait for a database connection (a new one, or a free one of the pool); past it the request answers 503.',
+  }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Int({
+    default: 30000,
+    minimum: 100,
+    description:
+      'Longest a statement may run (statement_timeout), and how long the server waits for its answer before it gives up on the connection; past it the request answers 503.',
+  }),
   EMBEDDED_PG_PORT: Int({
     default: 54329,
     minimum: 1,
@@ -116,6 +128,12 @@ export const EnvSchema = Type.Object({
     maximum: 256,
     description: 'Artifacts written to storage at once per create or completion.',
   }),
+  STORAGE_WRITE_TIMEOUT_MS: Int({
+    default: 30000,
+    minimum: 1,
+    description:
+      'Time limit for writing one artifact; past it the create or completion answers 503 and nothing is stored.',
+  }),
   INLINE_DOCUMENT_LIMIT_BYTES: Int({
     default: 262144,
     minimum: 0,
@@ -126,6 +144,19 @@ export const EnvSchema = Type.Object({
     default: 52428800,
     minimum: 1024,
     description: 'Largest accepted request body; larger ones answer 413.',
+  }),
+  BODY_MAX_DEPTH: Int({
+    default: 128,
+    minimum: 8,
+    maximum: 1000,
+    description: 'Deepest nesting of arrays and objects accepted in a JSON body; deeper ones answer 400.',
+  }),
+  REQUEST_TIMEOUT_SECONDS: Int({
+    default: 60,
+    minimum: 1,
+    maximum: 3600,
+    description:
+      'Time a client has to send a whole request, body included; a request still incomplete after it answers 408.',
   }),
   EXPIRY_SWEEP_INTERVAL_SECONDS: Int({
     default: 60,
