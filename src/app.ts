@@ -7,11 +7,14 @@ import type { Config } from './config.js';
 import type { NotificationListener } from './db/notification-listener.js';
 import type { Database } from './db/types.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { AppError } from './domain/errors.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
+import { clientErrorHandler, frameworkErrorHandler } from './http/framework-errors.js';
 import { healthRoutes } from './http/health-routes.js';
 import { acceptJsonBodiesOnly } from './http/json-body.js';
 import { registerOpenApi } from './http/openapi.js';
 import { requestIdOf } from './http/request-ids.js';
+import { setApiHeaders } from './http/response-headers.js';
 import { createValidatorCompiler } from './http/validators.js';
 import { jobAttemptRoutes } from './jobs/job-attempt-routes.js';
 import { jobListRoutes } from './jobs/job-list-routes.js';
@@ -55,17 +58,31 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: config.trustProxy as boolean | string[],
     requestIdHeader: false,
     genReqId: requestIdOf,
-    return503OnClosing: true,
+    // Answered by the hook below, in the one error shape.
+    return503OnClosing: false,
     bodyLimit: config.bodyLimitBytes,
+    // A request (body included) not received in this time answers 408; Node checks every second.
+    requestTimeout: config.requestTimeoutSeconds * 1000,
+    http: { connectionsCheckingInterval: 1000 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(createValidatorCompiler());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
   });
-  acceptJsonBodiesOnly(app);
+  app.addHook('onRequest', async (request, reply) => {
+    setApiHeaders(reply, request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new AppError('service_unavailable', 'The server is shutting down; send the request again.');
+    }
+  });
+  acceptJsonBodiesOnly(app, { maxDepth: config.bodyMaxDepth });
   await registerOpenApi(app);
 
   // Resources first: each closes what it opened when the app closes, in reverse order.

@@ -2,6 +2,7 @@ import { JobsApiError } from './errors.js';
 import { describeHandlerError } from './handler-errors.js';
 import { toJobResponse } from './handler-result.js';
 import type { HeldJob } from './held-jobs.js';
+import type { JobResponse } from './types.js';
 import type { WorkerApi } from './worker-api.js';
 
 /** How a handler settled. */
@@ -39,10 +40,16 @@ async function reportResult(api: WorkerApi, entry: HeldJob, value: unknown): Pro
   const { job, leaseToken } = entry;
   const { response, warnings } = toJobResponse(value);
   try {
-    await api.complete(job.id, { lease_token: leaseToken, response, warnings });
+    // Sent as the handler made it: a body that is not an object is the server's to refuse (400).
+    await api.complete(job.id, {
+      lease_token: leaseToken,
+      response: response as JobResponse<Record<string, unknown>>,
+      warnings,
+    });
     return { outcome: 'completed', status_code: response.status_code };
   } catch (error) {
-    // The server refused the result itself (invalid status code, too large): retrying the
+    // The server refused the result itself (a body that is not an object, an invalid status
+    // code, too large): retrying the
     // same handler would most likely produce the same, so the job fails now.
     if (!(error instanceof JobsApiError) || error.status >= 500 || [404, 409].includes(error.status)) {
       throw error;

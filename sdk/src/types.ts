@@ -188,8 +188,8 @@ export interface HeartbeatResponse {
 
 export interface CompleteParams {
   lease_token: string;
-  /** status_code 100..599. */
-  response: JobResponse;
+  /** status_code 100..599; the body is a JSON object (the server refuses anything else with 400). */
+  response: JobResponse<Record<string, unknown>>;
   warnings?: JobWarning[];
 }
 

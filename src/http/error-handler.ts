@@ -61,7 +61,8 @@ function isDatabaseUnavailable(error: unknown): boolean {
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError) {
-    if (error.statusCode >= 500) request.log.error({ err: error.cause ?? error }, error.message);
+    if (error.statusCode >= 500 && error.cause !== undefined)
+      request.log.error({ err: error.cause }, error.message);
     return reply.status(error.statusCode).send(payload(error.code, error.message, error.details));
   }
   if (error.validation) return reply.status(400).send(validationPayload(error));

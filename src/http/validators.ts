@@ -1,5 +1,45 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
+
+const DECIMAL_INTEGER = /^-?\d+$/;
+
+/** Top-level properties of a schema that hold numbers. */
+function numericProperties(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  return Object.entries(properties)
+    .filter(([, property]) => property.type === 'integer' || property.type === 'number')
+    .map(([name]) => name);
+}
+
+/**
+ * Text parts (query strings, path parameters, headers) are coerced to their schema's types, with
+ * one rule first: a number is written in decimal digits. Ajv coerces with Number(), which would
+ * read `0x10` as 16, `1e1` as 10 and ` 5 ` as 5.
+ */
+function decimalNumbersOnly(validate: ValidateFunction, numeric: string[]) {
+  const check = (data: unknown) => {
+    const values = (data ?? {}) as Record<string, unknown>;
+    for (const name of numeric) {
+      const value = values[name];
+      if (typeof value === 'string' && !DECIMAL_INTEGER.test(value)) {
+        const error: ErrorObject = {
+          instancePath: `/${name}`,
+          schemaPath: `#/properties/${name}/type`,
+          keyword: 'type',
+          params: { type: 'integer' },
+          message: 'must be a decimal integer',
+        };
+        check.errors = [error];
+        return false;
+      }
+    }
+    const valid = validate(data);
+    check.errors = validate.errors;
+    return valid;
+  };
+  check.errors = null as ErrorObject[] | null | undefined;
+  return check;
+}
 
 /**
  * Query strings, path parameters and headers arrive as text, so their values are coerced to
@@ -17,5 +57,10 @@ export function createValidatorCompiler(): FastifySchemaCompiler<unknown> {
   } as const;
   const textAjv = new Ajv({ ...common, coerceTypes: 'array' });
   const bodyAjv = new Ajv({ ...common, coerceTypes: false });
-  return ({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
+  return ({ schema, httpPart }) => {
+    if (httpPart === 'body') return bodyAjv.compile(schema as object);
+    const validate = textAjv.compile(schema as object);
+    const numeric = numericProperties(schema);
+    return numeric.length === 0 ? validate : decimalNumbersOnly(validate, numeric);
+  };
 }

@@ -3,6 +3,7 @@ import { normaliseEndpoint } from '../domain/endpoints.js';
 import { AppError } from '../domain/errors.js';
 import type { JobView } from '../domain/job-shape.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
+import { findUnstorableJson } from '../http/storable-json.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
 import type { JobContext } from './job-context.js';
 import { findJobPage, type JobListFilter, type JobListPage } from './job-list-repository.js';
@@ -42,6 +43,13 @@ function parseMetadata(raw: string): Record<string, string> {
       throw invalidQuery('metadata', `the value of '${key}' must be a string`);
     }
   }
+  // Metadata is stored as jsonb: a filter it could never hold is refused rather than sent.
+  const problem = findUnstorableJson(value, 2);
+  if (problem)
+    throw invalidQuery(
+      'metadata',
+      problem.field ? `in '${problem.field}', ${problem.reason}` : problem.reason,
+    );
   return value as Record<string, string>;
 }
 

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { ArtifactRecord, ArtifactRole } from '../domain/artifacts.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
+import { DATA_URL } from './data-urls.js';
 import { encodePointer } from './json-pointer.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -22,8 +23,6 @@ export interface OffloadResult {
   stored: unknown;
   artifacts: ArtifactRecord[];
 }
-
-const DATA_URL = /^data:([^,]*?);base64,/;
 
 interface Candidate {
   pointer: string;

@@ -7,6 +7,7 @@ import {
   type OffloadResult,
   offloadDocument,
 } from './artifact-offloader.js';
+import { findInvalidDataUrl } from './data-urls.js';
 import { discardObjects } from './discard-objects.js';
 import { type ObjectStore, StorageError } from './object-store.js';
 
@@ -23,7 +24,8 @@ export interface OffloadedWriteOptions extends OffloadOptions {
  * when the offload fails part-way, when `write` throws, or when it answers undefined (the write
  * did not happen: another create won the idempotency key, the lease was lost), every object
  * written is deleted again, or queued for deletion when storage refuses. A storage failure while
- * offloading is a 503 (`options.unavailable`), with nothing written.
+ * offloading is a 503 (`options.unavailable`), with nothing written; a data URL that is not
+ * base64 is a 422 naming its JSON pointer, before anything is written.
  */
 export async function writeWithOffload<T>(
   deps: { db: Kysely<Database>; store: ObjectStore },
@@ -31,6 +33,14 @@ export async function writeWithOffload<T>(
   options: OffloadedWriteOptions,
   write: (offloaded: OffloadResult) => Promise<T | undefined>,
 ): Promise<T | undefined> {
+  const broken = findInvalidDataUrl(document);
+  if (broken !== undefined) {
+    throw new AppError(
+      'unprocessable_entity',
+      `Invalid ${options.role}: the data URL at '${broken}' is not valid base64.`,
+      { pointer: broken },
+    );
+  }
   let offloaded: OffloadResult;
   try {
     offloaded = await offloadDocument(deps.store, document, options);

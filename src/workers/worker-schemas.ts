@@ -93,8 +93,9 @@ export const CompleteBody = Type.Object({
   response: Type.Object(
     {
       status_code: Type.Integer({ minimum: 100, maximum: 599 }),
-      body: Type.Unknown({
-        description: 'What the endpoint answered; large data: URLs go to object storage.',
+      body: Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'What the endpoint answered: a JSON object, as clients of the job object expect; large data: URLs go to object storage.',
       }),
     },
     { description: JobResponseSchema.description },

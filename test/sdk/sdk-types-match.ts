@@ -5,9 +5,9 @@
  */
 import type { Static } from '@sinclair/typebox';
 import type * as sdk from '../../sdk/src/index.js';
-import { ATTEMPT_OUTCOMES } from '../../src/domain/attempt-outcomes.js';
+import type { ATTEMPT_OUTCOMES } from '../../src/domain/attempt-outcomes.js';
 import type { JobStatusView, JobView, Problem } from '../../src/domain/job-shape.js';
-import { JOB_STATUSES, TERMINAL_STATUSES } from '../../src/domain/job-statuses.js';
+import type { JOB_STATUSES, TERMINAL_STATUSES } from '../../src/domain/job-statuses.js';
 import type { JobListView } from '../../src/jobs/job-list-schemas.js';
 import type { JobAttemptView } from '../../src/jobs/job-schemas.js';
 import type { CreateJobBody } from '../../src/jobs/job-write-schemas.js';

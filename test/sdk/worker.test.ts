@@ -110,7 +110,7 @@ describe('createWorker', () => {
     start({ endpoints: { '/v1/documents/parse': (j) => ({ words: textOf(j).split(' ') }) } });
     expect((await settle(job.id)).response).toEqual({ status_code: 200, body: { words: ['plain'] } });
     expect(toJobResponse('text')).toEqual({ response: { status_code: 200, body: 'text' } });
-    expect(toJobResponse(undefined)).toEqual({ response: { status_code: 200, body: null } });
+    expect(toJobResponse(undefined)).toEqual({ response: { status_code: 200, body: {} } });
     expect(toJobResponse({ body: 1, extra: 2 })).toEqual({
       response: { status_code: 200, body: { body: 1, extra: 2 } },
     });
@@ -304,7 +304,7 @@ describe('createWorker', () => {
     start({
       fetch: flaky,
       retryBackoff: { initialSeconds: 0.05, maxSeconds: 0.1 },
-      endpoints: { '/v1/documents/parse': () => 'ok' },
+      endpoints: { '/v1/documents/parse': () => ({ ok: true }) },
     });
 
     expect((await settle(job.id)).status).toBe('completed');

@@ -77,7 +77,7 @@ describe('lease reaper', () => {
     const stale = { lease_token: dead.lease_token };
     for (const res of [
       await worker.heartbeat(job.id, stale),
-      await worker.complete(job.id, { ...stale, response: { status_code: 200, body: 'stale' } }),
+      await worker.complete(job.id, { ...stale, response: { status_code: 200, body: { by: 'stale' } } }),
       await worker.fail(job.id, { ...stale, error: { code: 'x', message: 'y' }, retryable: false }),
       await worker.cancelled(job.id, stale),
       await worker.release(job.id, stale),

@@ -141,7 +141,7 @@ describe('POST /v1/worker/jobs/{job_id}/complete', () => {
     const first = await worker.complete(job.id, { lease_token, response: OK });
     expect(first.statusCode).toBe(200);
     const before = await jobRow(ctx, job.id);
-    const resent = await worker.complete(job.id, { lease_token, response: { status_code: 500, body: null } });
+    const resent = await worker.complete(job.id, { lease_token, response: { status_code: 500, body: {} } });
     expect(resent.statusCode).toBe(200);
     expect(resent.json()).toEqual(first.json());
     expect(await jobRow(ctx, job.id)).toEqual(before);
