@@ -62,8 +62,9 @@ export async function buildApp(deps: AppDeps) {
     return503OnClosing: false,
     bodyLimit: config.bodyLimitBytes,
     // A request (body included) not received in this time answers 408; Node checks every second.
+    // Node 20 only enforces it when the server is created with it, hence `http` as well.
     requestTimeout: config.requestTimeoutSeconds * 1000,
-    http: { connectionsCheckingInterval: 1000 },
+    http: { requestTimeout: config.requestTimeoutSeconds * 1000, connectionsCheckingInterval: 1000 },
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
