@@ -7,7 +7,7 @@ import {
   type OffloadResult,
   offloadDocument,
 } from './artifact-offloader.js';
-import { discardObjects } from './discard-objects.js';
+import { discardObjects, queueDeletions } from './discard-objects.js';
 import { type ObjectStore, StorageError } from './object-store.js';
 
 export interface OffloadedWriteOptions extends OffloadOptions {
@@ -24,6 +24,10 @@ export interface OffloadedWriteOptions extends OffloadOptions {
  * did not happen: another create won the idempotency key, the lease was lost), every object
  * written is deleted again, or queued for deletion when storage refuses. A storage failure while
  * offloading is a 503 (`options.unavailable`), with nothing written.
+ *
+ * Each write has STORAGE_WRITE_TIMEOUT_MS. When one timed out, storage is not asked again: the
+ * objects written and the key of the write that was cut (it may still be stored after the cut)
+ * are queued for the expiry sweeper, so the 503 comes at the timeout, not a second one later.
  */
 export async function writeWithOffload<T>(
   deps: { db: Kysely<Database>; store: ObjectStore },
@@ -31,12 +35,14 @@ export async function writeWithOffload<T>(
   options: OffloadedWriteOptions,
   write: (offloaded: OffloadResult) => Promise<T | undefined>,
 ): Promise<T | undefined> {
+  const discarding = { jobId: options.jobId, timeoutMs: options.settings.storageWriteTimeoutMs };
   let offloaded: OffloadResult;
   try {
     offloaded = await offloadDocument(deps.store, document, options);
   } catch (error) {
     if (!(error instanceof OffloadError)) throw error;
-    await discardObjects(deps.db, deps.store, error.written, options.jobId);
+    if (error.cut.length > 0) await queueDeletions(deps.db, error.written, error.cut, options.jobId);
+    else await discardObjects(deps.db, deps.store, error.written, discarding);
     if (!(error.cause instanceof StorageError)) throw error.cause;
     throw new AppError('service_unavailable', options.unavailable.message, options.unavailable.details, {
       cause: error.cause,
@@ -46,9 +52,9 @@ export async function writeWithOffload<T>(
   try {
     written = await write(offloaded);
   } catch (error) {
-    await discardObjects(deps.db, deps.store, offloaded.artifacts, options.jobId);
+    await discardObjects(deps.db, deps.store, offloaded.artifacts, discarding);
     throw error;
   }
-  if (written === undefined) await discardObjects(deps.db, deps.store, offloaded.artifacts, options.jobId);
+  if (written === undefined) await discardObjects(deps.db, deps.store, offloaded.artifacts, discarding);
   return written;
 }
