@@ -61,8 +61,13 @@ function isDatabaseUnavailable(error: unknown): boolean {
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError) {
-    if (error.statusCode >= 500 && error.cause !== undefined)
-      request.log.error({ err: error.cause }, error.message);
+    if (error.statusCode >= 500 && error.cause !== undefined) {
+      // A storage failure reached the handler through app.store, whose tracker already logged
+      // the outage once (storage/monitored-store.ts): one line per outage, not a stack per request.
+      const storageDown = error.cause instanceof Error && error.cause.name.endsWith('StorageError');
+      if (storageDown) request.log.debug({ err: error.cause }, error.message);
+      else request.log.error({ err: error.cause }, error.message);
+    }
     return reply.status(error.statusCode).send(payload(error.code, error.message, error.details));
   }
   if (error.validation) return reply.status(400).send(validationPayload(error));

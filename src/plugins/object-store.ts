@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { createObjectStore } from '../storage/create-object-store.js';
+import { MonitoredObjectStore } from '../storage/monitored-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 declare module 'fastify' {
@@ -13,22 +14,25 @@ declare module 'fastify' {
 /**
  * `app.store`: the store of STORAGE_URL, whose clients and sockets are released when the app
  * closes. A store handed in (a test's fake GCS server) is used as is and left to its owner.
+ * Either way the app sees it through MonitoredObjectStore, so that an outage is logged once, on
+ * the way in and on the way out, and a store handed in behaves like the app's own.
  */
 export const objectStorePlugin = fp<{ config: Config; store?: ObjectStore }>(
   async (app, { config, store }) => {
-    if (store) {
-      app.decorate('store', store);
-      return;
+    const own = store
+      ? undefined
+      : createObjectStore({
+          storageUrl: config.storageUrl,
+          gcsApiEndpoint: config.gcsApiEndpoint,
+          gcsProjectId: config.gcsProjectId,
+        });
+    const inner = (store ?? own) as ObjectStore;
+    app.decorate('store', new MonitoredObjectStore(inner, app.log));
+    if (own) {
+      app.addHook('onClose', async () => {
+        await own.close?.();
+      });
     }
-    const own = createObjectStore({
-      storageUrl: config.storageUrl,
-      gcsApiEndpoint: config.gcsApiEndpoint,
-      gcsProjectId: config.gcsProjectId,
-    });
-    app.decorate('store', own);
-    app.addHook('onClose', async () => {
-      await own.close?.();
-    });
   },
   { name: 'object-store' },
 );

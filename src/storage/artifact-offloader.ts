@@ -1,14 +1,14 @@
 import type { Config } from '../config.js';
 import type { ArtifactRecord, ArtifactRole } from '../domain/artifacts.js';
-import { mapWithConcurrency } from '../lib/concurrency.js';
+import { mapWithConcurrency, TimeoutError, withTimeout } from '../lib/concurrency.js';
 import { DATA_URL } from './data-urls.js';
 import { encodePointer } from './json-pointer.js';
-import type { ObjectStore } from './object-store.js';
+import { type ObjectStore, StorageError, type StoredObject } from './object-store.js';
 
 /** The settings, under their configuration names (OFFLOAD_THRESHOLD_BYTES, …). */
 export type OffloadSettings = Pick<
   Config,
-  'offloadThresholdBytes' | 'inlineDocumentLimitBytes' | 'offloadConcurrency'
+  'offloadThresholdBytes' | 'inlineDocumentLimitBytes' | 'offloadConcurrency' | 'storageWriteTimeoutMs'
 >;
 
 export interface OffloadOptions {
@@ -65,11 +65,15 @@ function findDataUrls(document: unknown, thresholdBytes: number): Candidate[] {
   return found;
 }
 
-/** An offload that failed part-way; `written` are the objects it had already stored. */
+/**
+ * An offload that failed part-way. `written` are the objects it had stored; `cut` the objects
+ * whose write timed out: given up on before storage answered, they may exist now or appear later.
+ */
 export class OffloadError extends Error {
   override name = 'OffloadError';
   constructor(
     readonly written: readonly ArtifactRecord[],
+    readonly cut: readonly { storageUri: string }[],
     options: { cause: unknown },
   ) {
     super(
@@ -80,9 +84,32 @@ export class OffloadError extends Error {
 }
 
 /**
+ * One write, given up after `timeoutMs` (STORAGE_WRITE_TIMEOUT_MS): its signal aborts, so the
+ * store stops what it can, and the write fails with a StorageError at the deadline whatever the
+ * store does. The key is then noted in `cut`.
+ */
+async function putWithin(
+  store: ObjectStore,
+  key: string,
+  bytes: Buffer,
+  contentType: string,
+  timeoutMs: number,
+  cut: { storageUri: string }[],
+): Promise<StoredObject> {
+  try {
+    return await withTimeout((signal) => store.put(key, bytes, { contentType, signal }), timeoutMs);
+  } catch (error) {
+    if (!(error instanceof TimeoutError)) throw error;
+    const uri = store.uriOf(key);
+    cut.push({ storageUri: uri });
+    throw new StorageError(`writing ${uri} timed out after ${timeoutMs} ms`, uri, { cause: error });
+  }
+}
+
+/**
  * Writes the large parts of `document` to object storage. `document` is modified in place.
- * If any write fails, every write has settled when OffloadError is thrown, and it lists the
- * objects written, for the caller to discard.
+ * If any write fails, every write has settled (or timed out) when OffloadError is thrown, and it
+ * lists the objects written and the writes cut, for the caller to discard.
  */
 export async function offloadDocument(
   store: ObjectStore,
@@ -90,7 +117,10 @@ export async function offloadDocument(
   options: OffloadOptions,
 ): Promise<OffloadResult> {
   const artifacts: ArtifactRecord[] = [];
+  const cut: { storageUri: string }[] = [];
   const { settings } = options;
+  const put = (key: string, bytes: Buffer, contentType: string) =>
+    putWithin(store, key, bytes, contentType, settings.storageWriteTimeoutMs, cut);
   const candidates = findDataUrls(document, settings.offloadThresholdBytes);
   const keyBase = `${options.keyPrefix}/${options.role}`;
   try {
@@ -99,9 +129,7 @@ export async function offloadDocument(
     await mapWithConcurrency(candidates, settings.offloadConcurrency, async (candidate, i) => {
       if (failure) return;
       try {
-        const object = await store.put(`${keyBase}/${i}.bin`, candidate.bytes, {
-          contentType: candidate.contentType,
-        });
+        const object = await put(`${keyBase}/${i}.bin`, candidate.bytes, candidate.contentType);
         artifacts.push({
           role: options.role,
           pointer: candidate.pointer,
@@ -120,9 +148,7 @@ export async function offloadDocument(
     let stored = document;
     const serialised = JSON.stringify(document);
     if (Buffer.byteLength(serialised) > settings.inlineDocumentLimitBytes) {
-      const object = await store.put(`${keyBase}/document.json`, Buffer.from(serialised), {
-        contentType: 'application/json',
-      });
+      const object = await put(`${keyBase}/document.json`, Buffer.from(serialised), 'application/json');
       artifacts.push({
         role: options.role,
         pointer: '',
@@ -136,6 +162,6 @@ export async function offloadDocument(
     }
     return { stored, artifacts };
   } catch (error) {
-    throw new OffloadError(artifacts, { cause: error });
+    throw new OffloadError(artifacts, cut, { cause: error });
   }
 }

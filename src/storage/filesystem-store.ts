@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject } from './object-store.js';
@@ -13,6 +14,12 @@ import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject 
  * handed to the filesystem as is, so no URI (`..`, `%2F`, another directory) can reach a file
  * outside the base. Symbolic links placed inside the base by someone else are followed: the base
  * directory is assumed to belong to this server.
+ *
+ * Only regular files are objects. A read opens without blocking (O_NONBLOCK) and checks what it
+ * opened before reading: a plain open() of a FIFO, a terminal or a file under a lease waits in a
+ * thread of libuv's small pool (4 by default) that no abort signal can free, and a few such
+ * waits would stall every other file operation of the process, writes included. O_NOFOLLOW is
+ * not used, because links are followed (above); the check is on the file the link leads to.
  */
 export class FilesystemObjectStore implements ObjectStore {
   readonly baseUri: string;
@@ -34,9 +41,7 @@ export class FilesystemObjectStore implements ObjectStore {
     bytes: Buffer,
     options: { contentType: string; signal?: AbortSignal },
   ): Promise<StoredObject> {
-    const segments = keySegments(key);
-    if (segments === undefined) throw new StorageError(`invalid object key ${JSON.stringify(key)}`, key);
-    const target = path.join(this.#root, ...segments);
+    const target = this.#targetOf(key);
     const uri = pathToFileURL(target).href;
     const { signal } = options;
     // Written next to the target and renamed over it: readers see the old object or the whole new
@@ -65,8 +70,19 @@ export class FilesystemObjectStore implements ObjectStore {
   async get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer> {
     const file = this.#pathOf(uri);
     try {
-      return await readFile(file, { signal: options?.signal });
+      options?.signal?.throwIfAborted();
+      const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        const stat = await handle.stat();
+        if (!stat.isFile()) {
+          throw new StorageError(`could not read ${uri}: ${fileType(stat)}, not a regular file`, uri);
+        }
+        return await handle.readFile({ signal: options?.signal });
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
+      if (error instanceof StorageError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       // ENOTDIR: a parent of the path is a file, so the object cannot exist either.
       if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -76,15 +92,26 @@ export class FilesystemObjectStore implements ObjectStore {
     }
   }
 
-  async delete(uri: string): Promise<void> {
+  uriOf(key: string): string {
+    return pathToFileURL(this.#targetOf(key)).href;
+  }
+
+  async delete(uri: string, options?: { signal?: AbortSignal }): Promise<void> {
     const file = this.#pathOf(uri);
     try {
+      options?.signal?.throwIfAborted();
       await unlink(file);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw new StorageError(`could not delete ${uri}: ${describe(error)}`, uri, { cause: error });
     }
+  }
+
+  #targetOf(key: string): string {
+    const segments = keySegments(key);
+    if (segments === undefined) throw new StorageError(`invalid object key ${JSON.stringify(key)}`, key);
+    return path.join(this.#root, ...segments);
   }
 
   /**
@@ -121,6 +148,15 @@ function keySegments(key: string): string[] | undefined {
 /** Not empty (leading, trailing or double slashes), not `.` or `..`, no separator or NUL. */
 function isSafeSegment(segment: string): boolean {
   return segment !== '' && segment !== '.' && segment !== '..' && !/[/\\\0]/.test(segment);
+}
+
+function fileType(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'a special file';
 }
 
 function describe(error: unknown): string {

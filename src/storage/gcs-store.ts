@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { addAbortSignal } from 'node:stream';
-import { type Bucket, IdempotencyStrategy, Storage } from '@google-cloud/storage';
+import { type Bucket, type File, IdempotencyStrategy, Storage } from '@google-cloud/storage';
+import { withAbortableRequests } from './abortable-requests.js';
 import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject } from './object-store.js';
 
 export interface GcsObjectStoreOptions {
@@ -29,6 +30,9 @@ export interface GcsObjectStoreOptions {
 
 const MiB = 1024 * 1024;
 
+/** What a request interceptor of the client answers. */
+type Decorated = ReturnType<File['interceptors'][number]['request']>;
+
 /**
  * Objects in one bucket under one prefix, through `@google-cloud/storage`. URIs are
  * `gs://bucket/prefix/key`, unencoded, as `gsutil` prints them.
@@ -36,10 +40,12 @@ const MiB = 1024 * 1024;
  * Retries are the client's, kept short: the caller (artifact restore/offload) has its own
  * per-artifact timeout, and a retry loop that outlives it would only hold sockets.
  *
- * Abort: `get` destroys the download stream when the signal fires and rejects at once. The client
- * has no cancellation for uploads, so `put` rejects at once on abort while the upload itself runs
- * on until it ends or hits `requestTimeoutMs`/the retry bounds; an object may therefore still
- * appear under a key whose put was reported as aborted.
+ * Abort: every call rejects at once when its signal fires, and the HTTP requests it started are
+ * destroyed (`abortable-requests.ts`), uploads included, multipart or resumable, although the
+ * client itself cannot cancel them: the server sees the connection close, and a later retry of
+ * the client is cut before it sends anything. A server that had the whole upload before the cut
+ * may still have stored it: whoever gives up on a put deletes its key later
+ * (`offloaded-write.ts`).
  *
  * Leave `STORAGE_EMULATOR_HOST` unset: when present, the 7.x client sends JSON API requests to it
  * whatever `apiEndpoint` says, with paths that miss `/storage/v1`.
@@ -96,22 +102,23 @@ export class GcsObjectStore implements ObjectStore {
     bytes: Buffer,
     options: { contentType: string; signal?: AbortSignal },
   ): Promise<StoredObject> {
-    if (!isValidKey(key)) throw new StorageError(`invalid object key ${JSON.stringify(key)}`, key);
-    const name = this.#prefix ? `${this.#prefix}/${key}` : key;
+    const name = this.#nameOfKey(key);
     const uri = `gs://${this.#bucketName}/${name}`;
     const resumable = bytes.length > this.#resumableThreshold;
     try {
       options.signal?.throwIfAborted();
-      const upload = this.#bucket.file(name).save(bytes, {
-        resumable,
-        contentType: options.contentType,
-        // The client compares its CRC32C with the one the server answers; on a mismatch it
-        // deletes the object and throws.
-        validation: 'crc32c',
-        // In chunks, a failed request resumes from what the server has; the size up front lets
-        // the server know which request is the last.
-        ...(resumable ? { chunkSize: this.#chunkBytes, metadata: { contentLength: bytes.length } } : {}),
-      });
+      const upload = withAbortableRequests(options.signal, (headers) =>
+        this.#file(name, headers).save(bytes, {
+          resumable,
+          contentType: options.contentType,
+          // The client compares its CRC32C with the one the server answers; on a mismatch it
+          // deletes the object and throws.
+          validation: 'crc32c',
+          // In chunks, a failed request resumes from what the server has; the size up front lets
+          // the server know which request is the last.
+          ...(resumable ? { chunkSize: this.#chunkBytes, metadata: { contentLength: bytes.length } } : {}),
+        }),
+      );
       await raceAbort(upload, options.signal);
     } catch (error) {
       throw toStorageError(error, uri, 'upload');
@@ -119,11 +126,21 @@ export class GcsObjectStore implements ObjectStore {
     return { uri, byteSize: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
+  uriOf(key: string): string {
+    return `gs://${this.#bucketName}/${this.#nameOfKey(key)}`;
+  }
+
   async get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer> {
     const name = this.#nameOf(uri);
+    return withAbortableRequests(options?.signal, (headers) =>
+      this.#download(uri, this.#file(name, headers), options),
+    );
+  }
+
+  async #download(uri: string, file: File, options?: { signal?: AbortSignal }): Promise<Buffer> {
     // A stream rather than `download()`, so that the abort signal and the watchdog can end it.
     // CRC32C validation stays on: a full download is checked against the server's `x-goog-hash`.
-    const stream = this.#bucket.file(name).createReadStream({ validation: 'crc32c' });
+    const stream = file.createReadStream({ validation: 'crc32c' });
     if (options?.signal) addAbortSignal(options.signal, stream);
     // The client's HTTP layer (node-fetch 2) never ends nor fails a body whose connection drops
     // before Content-Length bytes arrived, and its request timeout stops at the headers: without
@@ -151,10 +168,14 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  async delete(uri: string): Promise<void> {
+  async delete(uri: string, options?: { signal?: AbortSignal }): Promise<void> {
     const name = this.#nameOf(uri);
     try {
-      await this.#bucket.file(name).delete({ ignoreNotFound: true });
+      options?.signal?.throwIfAborted();
+      const deletion = withAbortableRequests(options?.signal, (headers) =>
+        this.#file(name, headers).delete({ ignoreNotFound: true }),
+      );
+      await raceAbort(deletion, options?.signal);
     } catch (error) {
       throw toStorageError(error, uri, 'delete');
     }
@@ -166,6 +187,29 @@ export class GcsObjectStore implements ObjectStore {
     if (key === undefined || !isValidKey(key)) {
       throw new StorageError(`${uri} is not an object URI under this store's base ${this.baseUri}`, uri);
     }
+    return this.#prefix ? `${this.#prefix}/${key}` : key;
+  }
+
+  /**
+   * The client's handle on one object for one call. A File is not shared between calls, so the
+   * `headers` (abortable-requests.ts) go on the requests of this call only: the client applies a
+   * File's interceptors to each request it makes for it, retries and resumable chunks included.
+   */
+  #file(name: string, headers: Readonly<Record<string, string>>): File {
+    const file = this.#bucket.file(name);
+    if (Object.keys(headers).length > 0) {
+      file.interceptors.push({
+        // Declared as taking request options and answering decorated ones; at run time it is
+        // handed the decorated options and must answer them.
+        request: (reqOpts) => ({ ...reqOpts, headers: { ...reqOpts.headers, ...headers } }) as Decorated,
+      });
+    }
+    return file;
+  }
+
+  /** The object name of a key: the key under the prefix. */
+  #nameOfKey(key: string): string {
+    if (!isValidKey(key)) throw new StorageError(`invalid object key ${JSON.stringify(key)}`, key);
     return this.#prefix ? `${this.#prefix}/${key}` : key;
   }
 }
@@ -186,7 +230,7 @@ function isGoogleEndpoint(endpoint: string): boolean {
   }
 }
 
-/** Rejects as soon as the signal fires; the work itself cannot be cancelled and runs on. */
+/** Rejects as soon as the signal fires, whatever the work does about it. */
 async function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   // The loser of the race must not become an unhandled rejection.

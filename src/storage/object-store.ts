@@ -3,6 +3,9 @@
  * key relative to the store's base (`<org>/<job>/<role>/<name>`); `put` answers the full URI
  * that is recorded in the database (`gs://bucket/prefix/key` or `file:///dir/key`), and
  * `get`/`delete` take such a URI back.
+ *
+ * A call given a signal rejects with a StorageError as soon as it can once the signal aborts, and
+ * stops the work it can stop; what it cannot (a put the server had whole) may still complete.
  */
 export interface StoredObject {
   uri: string;
@@ -19,10 +22,15 @@ export interface ObjectStore {
     bytes: Buffer,
     options: { contentType: string; signal?: AbortSignal },
   ): Promise<StoredObject>;
+  /**
+   * The URI `put` answers for `key`, without touching storage: what to delete after a put that
+   * was given up on before it answered. Throws StorageError for a key `put` would refuse.
+   */
+  uriOf(key: string): string;
   /** Throws ObjectNotFoundError when the object does not exist, StorageError on anything else. */
   get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
   /** Deleting an object that does not exist succeeds. */
-  delete(uri: string): Promise<void>;
+  delete(uri: string, options?: { signal?: AbortSignal }): Promise<void>;
   /** Releases clients and sockets. */
   close?(): Promise<void>;
 }

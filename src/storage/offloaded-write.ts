@@ -8,7 +8,7 @@ import {
   offloadDocument,
 } from './artifact-offloader.js';
 import { findInvalidDataUrl } from './data-urls.js';
-import { discardObjects } from './discard-objects.js';
+import { discardObjects, queueDeletions } from './discard-objects.js';
 import { type ObjectStore, StorageError } from './object-store.js';
 
 export interface OffloadedWriteOptions extends OffloadOptions {
@@ -26,6 +26,10 @@ export interface OffloadedWriteOptions extends OffloadOptions {
  * written is deleted again, or queued for deletion when storage refuses. A storage failure while
  * offloading is a 503 (`options.unavailable`), with nothing written; a data URL that is not
  * base64 is a 422 naming its JSON pointer, before anything is written.
+ *
+ * Each write has STORAGE_WRITE_TIMEOUT_MS. When one timed out, storage is not asked again: the
+ * objects written and the key of the write that was cut (it may still be stored after the cut)
+ * are queued for the expiry sweeper, so the 503 comes at the timeout, not a second one later.
  */
 export async function writeWithOffload<T>(
   deps: { db: Kysely<Database>; store: ObjectStore },
@@ -41,12 +45,14 @@ export async function writeWithOffload<T>(
       { pointer: broken },
     );
   }
+  const discarding = { jobId: options.jobId, timeoutMs: options.settings.storageWriteTimeoutMs };
   let offloaded: OffloadResult;
   try {
     offloaded = await offloadDocument(deps.store, document, options);
   } catch (error) {
     if (!(error instanceof OffloadError)) throw error;
-    await discardObjects(deps.db, deps.store, error.written, options.jobId);
+    if (error.cut.length > 0) await queueDeletions(deps.db, error.written, error.cut, options.jobId);
+    else await discardObjects(deps.db, deps.store, error.written, discarding);
     if (!(error.cause instanceof StorageError)) throw error.cause;
     throw new AppError('service_unavailable', options.unavailable.message, options.unavailable.details, {
       cause: error.cause,
@@ -56,9 +62,9 @@ export async function writeWithOffload<T>(
   try {
     written = await write(offloaded);
   } catch (error) {
-    await discardObjects(deps.db, deps.store, offloaded.artifacts, options.jobId);
+    await discardObjects(deps.db, deps.store, offloaded.artifacts, discarding);
     throw error;
   }
-  if (written === undefined) await discardObjects(deps.db, deps.store, offloaded.artifacts, options.jobId);
+  if (written === undefined) await discardObjects(deps.db, deps.store, offloaded.artifacts, discarding);
   return written;
 }

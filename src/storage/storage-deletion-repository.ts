@@ -3,15 +3,27 @@ import type { Database } from '../db/types.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Records objects that still have to be deleted from storage. */
+/**
+ * Records objects that still have to be deleted from storage: due at once, or `dueInSeconds`
+ * from now (by the database's clock, like the default of the column).
+ */
 export async function enqueueStorageDeletions(
   db: Db,
-  objects: readonly { storageUri: string; jobId?: string }[],
+  objects: readonly { storageUri: string; jobId?: string; dueInSeconds?: number }[],
 ) {
   if (objects.length === 0) return;
   await db
     .insertInto('storage_deletions')
-    .values(objects.map((o) => ({ storage_uri: o.storageUri, job_id: o.jobId ?? null })))
+    .values(
+      objects.map((o) => ({
+        storage_uri: o.storageUri,
+        job_id: o.jobId ?? null,
+        next_attempt_at:
+          o.dueInSeconds === undefined
+            ? undefined
+            : sql<Date>`now() + make_interval(secs => ${o.dueInSeconds})`,
+      })),
+    )
     .execute();
 }
 

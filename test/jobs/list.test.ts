@@ -19,6 +19,9 @@ class CountingStore implements ObjectStore {
   put(...args: Parameters<ObjectStore['put']>) {
     return this.inner.put(...args);
   }
+  uriOf(key: string) {
+    return this.inner.uriOf(key);
+  }
   get(...args: Parameters<ObjectStore['get']>) {
     this.reads++;
     return this.inner.get(...args);

@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
-import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
+import type { ObjectStore, StoredObject } from '../../src/storage/object-store.js';
 import { type FakeGcsServer, type FaultAction, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
@@ -92,9 +96,56 @@ const GCS: BackendSpec = {
 
 const fifos: string[] = [];
 
+/**
+ * The file store with reads that can be made to hang where no signal reaches them, as on a hung
+ * network mount: nothing on a local disk does that any more (a FIFO is refused at once).
+ */
+class HangingReadsStore implements ObjectStore {
+  readonly #hung = new Set<string>();
+  readonly #waiting: (() => void)[] = [];
+  constructor(private readonly inner: FilesystemObjectStore) {}
+  get baseUri() {
+    return this.inner.baseUri;
+  }
+  hang(uri: string) {
+    this.#hung.add(uri);
+  }
+  /** Ends the hung reads (with an error nobody waits for any more) and forgets the URIs. */
+  release() {
+    this.#hung.clear();
+    for (const end of this.#waiting.splice(0)) end();
+  }
+  uriOf(key: string) {
+    return this.inner.uriOf(key);
+  }
+  put(key: string, bytes: Buffer, options: { contentType: string }): Promise<StoredObject> {
+    return this.inner.put(key, bytes, options);
+  }
+  get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer> {
+    if (!this.#hung.has(uri)) return this.inner.get(uri, options);
+    return new Promise((_, reject) => this.#waiting.push(() => reject(new Error('released'))));
+  }
+  delete(uri: string) {
+    return this.inner.delete(uri);
+  }
+}
+
+let hangingReads: HangingReadsStore;
+
 const FILESYSTEM: BackendSpec = {
   name: 'the filesystem',
-  setup: () => createTestApp({ env: ENV }),
+  setup: async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'restore-failures-'));
+    hangingReads = new HangingReadsStore(new FilesystemObjectStore(dir));
+    const ctx = await createTestApp({ env: ENV, store: hangingReads });
+    return {
+      ...ctx,
+      async close() {
+        await ctx.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
   breakages: [
     { label: 'a deleted file', reason: 'not_found', apply: (uri) => rm(fileURLToPath(uri)) },
     {
@@ -106,8 +157,13 @@ const FILESYSTEM: BackendSpec = {
       },
     },
     {
-      label: 'a FIFO nothing writes to',
+      label: 'a read that never answers',
       reason: 'timeout',
+      apply: async (uri) => hangingReads.hang(uri),
+    },
+    {
+      label: 'a FIFO nothing writes to',
+      reason: 'storage_error',
       apply: async (uri) => {
         await rm(fileURLToPath(uri));
         execFileSync('mkfifo', [fileURLToPath(uri)]);
@@ -126,13 +182,14 @@ const FILESYSTEM: BackendSpec = {
     { label: 'a truncated file', reason: 'size_mismatch', apply: (uri) => truncate(fileURLToPath(uri), 100) },
   ],
   repair: () => {
+    hangingReads.release();
     for (const fifo of fifos.splice(0)) releaseReaders(fifo);
   },
 };
 
 /**
- * A read of a FIFO blocks in open() on a libuv thread until a writer comes, whatever the abort
- * signal says; opening and closing a writer end lets it finish, so no thread stays stuck.
+ * The store opens a FIFO without blocking and refuses it; were a read ever blocked in open() on a
+ * libuv thread, opening and closing a writer end would let it finish, so no thread stays stuck.
  */
 function releaseReaders(fifo: string): void {
   try {

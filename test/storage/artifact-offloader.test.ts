@@ -13,7 +13,12 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const settings = { offloadThresholdBytes: 100, inlineDocumentLimitBytes: 1_000_000, offloadConcurrency: 2 };
+const settings = {
+  offloadThresholdBytes: 100,
+  inlineDocumentLimitBytes: 1_000_000,
+  offloadConcurrency: 2,
+  storageWriteTimeoutMs: 10_000,
+};
 const offload = (document: unknown) =>
   offloadDocument(store, document, { keyPrefix: `org/${Math.random()}`, role: 'request', settings });
 

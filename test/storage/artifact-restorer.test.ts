@@ -10,6 +10,7 @@ import { offloadDocument } from '../../src/storage/artifact-offloader.js';
 import { restoreDocument } from '../../src/storage/artifact-restorer.js';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { decodePointer, encodePointer, setAtPointer } from '../../src/storage/json-pointer.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { dataUrl } from '../support/job-factory.js';
 
 describe('JSON pointers', () => {
@@ -55,7 +56,7 @@ describe('restoreDocument', () => {
     store = new FilesystemObjectStore(dir);
   });
   afterEach(() => {
-    // A read blocked in open() on a FIFO ignores its abort signal: give it a writer so it ends.
+    // Were a read blocked in open() on a FIFO (it must not be), a writer would let it end.
     for (const fifo of fifos.splice(0)) {
       try {
         closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
@@ -76,6 +77,7 @@ describe('restoreDocument', () => {
         offloadThresholdBytes: 100,
         inlineDocumentLimitBytes: documentLimit,
         offloadConcurrency: 4,
+        storageWriteTimeoutMs: 10_000,
       },
     });
     const byPointer = (pointer: string) =>
@@ -192,19 +194,39 @@ describe('restoreDocument', () => {
   it('times out a read that ignores its abort signal and still restores the others', async () => {
     const original = { a: dataUrl(200, 'image/png', 6).url, b: dataUrl(200, 'image/png', 7).url };
     const { stored, artifacts, byPointer } = await offload(original);
-    // Opening a FIFO that nobody writes to blocks, and an abort signal cannot cut that open short.
-    const fifo = fileURLToPath(byPointer('/a').storageUri);
-    await rm(fifo);
-    execFileSync('mkfifo', [fifo]);
-    fifos.push(fifo);
+    // A read stuck where no signal reaches it (a hung network mount): it never settles at all.
+    const stuck = byPointer('/a').storageUri;
+    const hanging: ObjectStore = {
+      baseUri: store.baseUri,
+      uriOf: (key) => store.uriOf(key),
+      put: (...args) => store.put(...args),
+      get: (uri, options) => (uri === stuck ? new Promise<Buffer>(() => {}) : store.get(uri, options)),
+      delete: (uri) => store.delete(uri),
+    };
 
     const started = performance.now();
-    const { document, warnings } = await restoreDocument(store, stored, artifacts, {
+    const { document, warnings } = await restoreDocument(hanging, stored, artifacts, {
       concurrency: 2,
       timeoutMs: 150,
     });
     expect(performance.now() - started).toBeLessThan(2000);
     expect(document).toEqual({ a: null, b: original.b });
     expect(warnings.map((w) => [w.details.pointer, w.details.reason])).toEqual([['/a', 'timeout']]);
+  });
+
+  it('says storage_error at once, not timeout, for a FIFO in place of an object', async () => {
+    const original = { a: dataUrl(200, 'image/png', 8).url, b: dataUrl(200, 'image/png', 9).url };
+    const { stored, artifacts, byPointer } = await offload(original);
+    // Opening a FIFO nobody writes to used to block a libuv thread until the restore timed out.
+    const fifo = fileURLToPath(byPointer('/a').storageUri);
+    await rm(fifo);
+    execFileSync('mkfifo', [fifo]);
+    fifos.push(fifo);
+
+    const started = performance.now();
+    const { document, warnings } = await restoreDocument(store, stored, artifacts, options);
+    expect(performance.now() - started).toBeLessThan(options.timeoutMs / 2);
+    expect(document).toEqual({ a: null, b: original.b });
+    expect(warnings.map((w) => [w.details.pointer, w.details.reason])).toEqual([['/a', 'storage_error']]);
   });
 });
