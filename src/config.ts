@@ -114,7 +114,8 @@ export const EnvSchema = Type.Object({
   RESTORE_TIMEOUT_MS: Int({
     default: 10000,
     minimum: 1,
-    description: 'Time limit for reading one artifact; past it the value is null and a warning says why.',
+    description:
+      'Time an answer (a retrieve, a list page, a claim) may spend reading artifacts back; one not read by then is null and a warning says why.',
   }),
   OFFLOAD_THRESHOLD_BYTES: Int({
     default: 16384,

@@ -14,7 +14,7 @@ import {
   type ListQuery,
   ListQuerySchema,
 } from './job-list-schemas.js';
-import { presentJob } from './job-reader.js';
+import { presentJob, restoreDeadline } from './job-reader.js';
 import { jobBelongsTo } from './job-repository.js';
 
 // Jobs restored at once; each restore also reads its own artifacts with RESTORE_CONCURRENCY,
@@ -148,8 +148,10 @@ export const jobListRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
       }
 
       const { rows, hasMore } = await findJobPage(ctx.db, filter, page);
+      // One deadline for the page: a hung store delays it by RESTORE_TIMEOUT_MS, not per job.
+      const deadline = restoreDeadline(ctx);
       const data = await mapWithConcurrency(rows, RESTORE_JOBS_AT_ONCE, (row) =>
-        presentJob(ctx, row, include),
+        presentJob(ctx, row, include, deadline),
       );
       return envelope(data, hasMore, page.cursor?.side);
     },

@@ -22,11 +22,20 @@ export async function readJobStatus(
   return toStatusView(row);
 }
 
+/** When an answer that starts now must have restored its artifacts: RESTORE_TIMEOUT_MS from now. */
+export const restoreDeadline = (ctx: JobContext) => performance.now() + ctx.config.restoreTimeoutMs;
+
 /**
- * Builds the job object of a row, restoring the asked-for documents from object storage.
- * Storage trouble never throws here: it becomes null values and warnings.
+ * Builds the job object of a row, restoring the asked-for documents from object storage by
+ * `deadline` (one per answer: a list page or a claim shares it among its jobs). Storage trouble
+ * never throws here: it becomes null values and warnings.
  */
-export async function presentJob(ctx: JobContext, row: JobDetailRow, include: Includes): Promise<JobView> {
+export async function presentJob(
+  ctx: JobContext,
+  row: JobDetailRow,
+  include: Includes,
+  deadline = restoreDeadline(ctx),
+): Promise<JobView> {
   const wantResponse = include.response && row.status === 'completed';
   const roles: ArtifactRole[] = [];
   // request_gcs_paths lists every offloaded part of the request (the whole-document one included):
@@ -41,6 +50,7 @@ export async function presentJob(ctx: JobContext, row: JobDetailRow, include: In
   const restored = await restoreDocuments(ctx.store, documents, artifacts, {
     concurrency: ctx.config.restoreConcurrency,
     timeoutMs: ctx.config.restoreTimeoutMs,
+    deadline,
   });
   return toJobView(row, {
     request: restored.documents.request ?? null,

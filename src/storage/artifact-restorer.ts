@@ -23,6 +23,11 @@ export interface RestoreWarning {
 export interface RestoreOptions {
   concurrency: number;
   timeoutMs: number;
+  /**
+   * When the whole answer must be ready (`performance.now()` time): an artifact not read by then
+   * is a `timeout`, so a slow or hung store bounds an answer, not each of its artifacts.
+   */
+  deadline?: number;
 }
 
 const REASON_TEXT: Record<RestoreFailureReason, string> = {
@@ -39,8 +44,11 @@ type Fetched = { ok: true; value: unknown } | { ok: false; reason: RestoreFailur
 async function fetchArtifact(
   store: ObjectStore,
   artifact: ArtifactRecord,
-  timeoutMs: number,
+  options: RestoreOptions,
 ): Promise<Fetched> {
+  const left = options.deadline === undefined ? Infinity : options.deadline - performance.now();
+  const timeoutMs = Math.min(options.timeoutMs, left);
+  if (timeoutMs <= 0) return { ok: false, reason: 'timeout' };
   let bytes: Buffer;
   try {
     bytes = await withTimeout((signal) => store.get(artifact.storageUri, { signal }), timeoutMs);
@@ -115,7 +123,7 @@ export async function restoreDocuments(
 ): Promise<{ documents: Partial<Record<ArtifactRole, unknown>>; warnings: RestoreWarning[] }> {
   const wanted = artifacts.filter((a) => a.role in documents);
   const fetched = await mapWithConcurrency(wanted, options.concurrency, (a) =>
-    fetchArtifact(store, a, options.timeoutMs),
+    fetchArtifact(store, a, options),
   );
   const restored: Partial<Record<ArtifactRole, unknown>> = {};
   const warnings: RestoreWarning[] = [];

@@ -1,6 +1,6 @@
 import type { JobView } from '../domain/job-shape.js';
 import type { JobContext } from '../jobs/job-context.js';
-import { presentJob } from '../jobs/job-reader.js';
+import { presentJob, restoreDeadline } from '../jobs/job-reader.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
 import { type ClaimedJobRow, claimQueuedJobs } from '../lifecycle/claim-repository.js';
 import { release } from './worker-reports.js';
@@ -37,9 +37,19 @@ async function claimOnce(ctx: JobContext, input: ClaimRequest): Promise<ClaimedJ
   });
 }
 
-function present(ctx: JobContext, rows: readonly ClaimedJobRow[]): Promise<ClaimedJob[]> {
+/**
+ * The claimed jobs with their restored requests. Restores end within RESTORE_TIMEOUT_MS and half
+ * the lease, whichever is sooner, so a slow or hung store never hands out a lease that has
+ * already run out: a request that cannot be read in time comes with its warning instead.
+ */
+function present(
+  ctx: JobContext,
+  rows: readonly ClaimedJobRow[],
+  leaseSeconds: number,
+): Promise<ClaimedJob[]> {
+  const deadline = Math.min(restoreDeadline(ctx), performance.now() + (leaseSeconds * 1000) / 2);
   return mapWithConcurrency(rows, RESTORES_AT_ONCE, async (row) => ({
-    job: await presentJob(ctx, row, { request: true, response: false }),
+    job: await presentJob(ctx, row, { request: true, response: false }, deadline),
     lease_token: row.lease_token,
     lease_expires_at: Math.floor(row.lease_expires_at.getTime() / 1000),
   }));
@@ -135,7 +145,7 @@ async function deliver(
     );
   let claimed: ClaimedJob[];
   try {
-    claimed = signal?.aborted ? [] : await present(ctx, rows);
+    claimed = signal?.aborted ? [] : await present(ctx, rows, input.leaseSeconds);
   } catch (error) {
     await handBack();
     throw error;

@@ -9,6 +9,7 @@ import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import type { ObjectStore, StoredObject } from '../../src/storage/object-store.js';
 import { type FakeGcsServer, type FaultAction, startFakeGcsServer } from '../support/fake-gcs-server.js';
+import { HangingReadsStore } from '../support/hanging-reads-store.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
 
@@ -95,40 +96,6 @@ const GCS: BackendSpec = {
 };
 
 const fifos: string[] = [];
-
-/**
- * The file store with reads that can be made to hang where no signal reaches them, as on a hung
- * network mount: nothing on a local disk does that any more (a FIFO is refused at once).
- */
-class HangingReadsStore implements ObjectStore {
-  readonly #hung = new Set<string>();
-  readonly #waiting: (() => void)[] = [];
-  constructor(private readonly inner: FilesystemObjectStore) {}
-  get baseUri() {
-    return this.inner.baseUri;
-  }
-  hang(uri: string) {
-    this.#hung.add(uri);
-  }
-  /** Ends the hung reads (with an error nobody waits for any more) and forgets the URIs. */
-  release() {
-    this.#hung.clear();
-    for (const end of this.#waiting.splice(0)) end();
-  }
-  uriOf(key: string) {
-    return this.inner.uriOf(key);
-  }
-  put(key: string, bytes: Buffer, options: { contentType: string }): Promise<StoredObject> {
-    return this.inner.put(key, bytes, options);
-  }
-  get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer> {
-    if (!this.#hung.has(uri)) return this.inner.get(uri, options);
-    return new Promise((_, reject) => this.#waiting.push(() => reject(new Error('released'))));
-  }
-  delete(uri: string) {
-    return this.inner.delete(uri);
-  }
-}
 
 let hangingReads: HangingReadsStore;
 
