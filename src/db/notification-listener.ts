@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import { backoffDelayMs } from '../domain/backoff.js';
+import { describeDatabaseError } from './database-errors.js';
 
 /** The channels of the jobs trigger (migration 0002). Payload: the job id, on insert and on every status or cancelled change. */
 export const JOB_CHANGED_CHANNEL = 'job_changed';
@@ -41,9 +42,15 @@ export interface NotificationListenerOptions {
   logger: FastifyBaseLogger;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** Longest wait for a connection, and for the answer to LISTEN or a probe (default 5 s). */
+  connectTimeoutMs?: number;
+  /** How often the connection is probed with `select 1` (default 30 s). */
+  probeIntervalMs?: number;
 }
 
 const RECONNECT_DELAY = { baseMs: 100, maxMs: 5_000 };
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_PROBE_INTERVAL_MS = 30_000;
 
 type Wake = (notified: boolean) => void;
 
@@ -51,6 +58,14 @@ type Wake = (notified: boolean) => void;
  * One dedicated connection per process (never a pool client: a pooled connection would lose its
  * LISTENs when handed back) that fans notifications out in memory. Waiters are indexed by
  * channel and payload, so a notification costs one map lookup whatever the number of waiters.
+ *
+ * A LISTEN connection only ever reads, so a database that stopped answering (paused, or a network
+ * that drops packets without a reset) would leave it waiting for ever, and every status wait with
+ * it. TCP keepalive cannot tell: the kernel of a paused server still answers its probes, and its
+ * timing is the system's (two hours by default). So the connection is probed with `select 1`
+ * every probeIntervalMs; a probe (like the connect and LISTEN) unanswered within the connect
+ * timeout ends the connection and a reconnect begins. One warning per lost connection, one line
+ * when it is back; the failed attempts in between are debug lines.
  */
 export function createNotificationListener(options: NotificationListenerOptions): NotificationListener {
   const { logger } = options;
@@ -68,6 +83,8 @@ export function createNotificationListener(options: NotificationListenerOptions)
   let closed = false;
   let failures = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
 
   const requireChannel = (channel: string) => {
     if (!channels.has(channel)) {
@@ -99,17 +116,25 @@ export function createNotificationListener(options: NotificationListenerOptions)
       connectionString: options.connectionString,
       application_name: options.applicationName ?? 'jobs-server-listener',
       keepAlive: true,
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: connectTimeoutMs,
+      // LISTEN and the probes. pg fails the query but leaves the connection as it is: onLost and
+      // connect() end it at once.
+      query_timeout: connectTimeoutMs,
     });
     let lost = false;
+    let probe: NodeJS.Timeout | undefined;
     const onLost = (error?: Error) => {
       if (lost) return;
       lost = true;
+      clearInterval(probe);
       if (client !== candidate) return; // still connecting: connect() sees the failure itself
       client = undefined;
       candidate.end().catch(() => {});
       if (closed) return;
-      logger.warn({ err: error }, 'notification listener lost its database connection; reconnecting');
+      logger.warn(
+        { reason: error ? describeDatabaseError(error) : 'the connection ended' },
+        'notification listener lost its database connection; reconnecting',
+      );
       scheduleReconnect();
     };
     candidate.on('error', onLost);
@@ -126,6 +151,18 @@ export function createNotificationListener(options: NotificationListenerOptions)
       throw error;
     }
     client = candidate;
+    let probing = false;
+    probe = setInterval(() => {
+      if (probing) return; // the last probe is still within its timeout
+      probing = true;
+      candidate
+        .query('select 1')
+        .catch((error: Error) => onLost(error))
+        .finally(() => {
+          probing = false;
+        });
+    }, probeIntervalMs);
+    probe.unref();
   }
 
   function scheduleReconnect() {
@@ -137,7 +174,12 @@ export function createNotificationListener(options: NotificationListenerOptions)
       } catch (error) {
         failures++;
         reconnectTimer = undefined;
-        if (!closed) logger.warn({ err: error, failures }, 'notification listener could not reconnect');
+        if (!closed) {
+          logger.debug(
+            { reason: describeDatabaseError(error), failures },
+            'notification listener could not reconnect',
+          );
+        }
         scheduleReconnect();
         return;
       }
@@ -226,7 +268,11 @@ export function createNotificationListener(options: NotificationListenerOptions)
       wakeAll(false);
       const current = client;
       client = undefined;
-      await current?.end().catch(() => {});
+      if (!current) return;
+      // A database that does not answer never acknowledges the goodbye: then the socket is cut.
+      const cut = setTimeout(() => current.connection.stream.destroy(), connectTimeoutMs);
+      await current.end().catch(() => {});
+      clearTimeout(cut);
     },
   };
 }

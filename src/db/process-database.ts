@@ -29,7 +29,14 @@ export async function openProcessDatabase(
         log: options.log,
       });
   const url = config.databaseUrl ?? (embedded as { connectionString: string }).connectionString;
-  const db = createDatabase({ connectionString: url, poolSize: 1, applicationName: options.applicationName });
+  // No statement timeout: a migration may run long. A database that does not answer the connect
+  // fails the start instead of hanging it.
+  const db = createDatabase({
+    connectionString: url,
+    poolSize: 1,
+    applicationName: options.applicationName,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+  });
   try {
     try {
       await pingDatabase(db);

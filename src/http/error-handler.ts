@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../domain/errors.js';
+import { isDatabaseUnavailable, noteDatabaseUnavailable } from './database-errors.js';
 
 interface ErrorPayload {
   detail: { code: string; message: string; details?: Record<string, unknown> };
@@ -47,18 +48,6 @@ function validationPayload(error: FastifyError): ErrorPayload {
   return payload('invalid_request', message, { location: context, field: field || null });
 }
 
-/** Postgres and socket errors that mean "the database is unreachable right now". */
-function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code !== 'string') return false;
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code) ||
-    code.startsWith('08') || // connection exceptions
-    code === '57P01' || // admin shutdown
-    code === '57P03' // cannot connect now
-  );
-}
-
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError) {
     if (error.statusCode >= 500 && error.cause !== undefined) {
@@ -90,7 +79,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     return reply.status(error.statusCode).send(payload(code, error.message));
   }
   if (isDatabaseUnavailable(error)) {
-    request.log.error({ err: error }, 'database unavailable');
+    noteDatabaseUnavailable(request, reply, error);
     return reply
       .status(503)
       .send(payload('service_unavailable', 'The database is unavailable; try again shortly.'));

@@ -3,10 +3,17 @@ import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { pingDatabase } from '../db/database.js';
 import type { Database } from '../db/types.js';
-import { AppError } from '../domain/errors.js';
+import { noteDatabaseUnavailable } from './database-errors.js';
 import { errorResponses } from './schema-helpers.js';
 
 const Ok = Type.Object({ status: Type.Literal('ok') });
+
+/**
+ * How long readiness waits for the database (a free connection and `select 1`), whatever
+ * DATABASE_CONNECT_TIMEOUT_MS and DATABASE_STATEMENT_TIMEOUT_MS say: a probe must learn within
+ * its own timeout that the database does not answer.
+ */
+export const READINESS_TIMEOUT_MS = 1000;
 
 /** Liveness answers while the process runs; readiness also needs the database. */
 export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = async (app, { db }) => {
@@ -24,11 +31,15 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> =
         response: { 200: Ok, ...errorResponses(503) },
       },
     },
-    async () => {
+    async (request, reply) => {
       try {
-        await pingDatabase(db);
-      } catch {
-        throw new AppError('service_unavailable', 'The database does not answer.');
+        await pingDatabase(db, { timeoutMs: READINESS_TIMEOUT_MS });
+      } catch (error) {
+        // Answered here rather than thrown: the error handler would log a stack for every probe.
+        noteDatabaseUnavailable(request, reply, error);
+        return reply
+          .status(503)
+          .send({ detail: { code: 'service_unavailable', message: 'The database does not answer.' } });
       }
       return { status: 'ok' as const };
     },

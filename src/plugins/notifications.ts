@@ -31,6 +31,7 @@ export const notificationsPlugin = fp<{ config: Config; listener?: NotificationL
       channels: [JOB_CHANGED_CHANNEL, JOB_QUEUED_CHANNEL],
       logger: app.log,
       applicationName: 'jobs-server-listener',
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
     });
     await own.start();
     app.decorate('listener', own);
