@@ -68,7 +68,7 @@ export const EnvSchema = Type.Object({
     default: 30000,
     minimum: 100,
     description:
-      'Longest a statement may run (statement_timeout), and how long the server waits for its answer before it gives up on the connection; past it the request answers 503.',
+      'Longest a statement may run (statement_timeout); the server waits one second more for an answer before it gives up on the connection. Past it the request answers 503.',
   }),
   EMBEDDED_PG_PORT: Int({
     default: 54329,

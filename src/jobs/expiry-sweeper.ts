@@ -76,8 +76,13 @@ export async function sweepExpiredJobs(
   return result;
 }
 
-export function startExpirySweeper(ctx: JobContext, logger: FastifyBaseLogger): PeriodicTask {
+export function startExpirySweeper(
+  ctx: JobContext,
+  logger: FastifyBaseLogger,
+  onError?: (error: unknown, task: string) => void,
+): PeriodicTask {
   return startPeriodicTask({
+    onError,
     name: 'expiry sweeper',
     intervalMs: ctx.config.expirySweepIntervalSeconds * 1000,
     logger,

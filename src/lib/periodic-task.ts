@@ -17,6 +17,8 @@ export function startPeriodicTask(options: {
   intervalMs: number;
   run: () => Promise<unknown>;
   logger: FastifyBaseLogger;
+  /** Reports a failed run instead of the default error line (e.g. an outage already reported once). */
+  onError?: (error: unknown, task: string) => void;
 }): PeriodicTask {
   let current: Promise<void> | undefined;
   let stopped = false;
@@ -25,10 +27,12 @@ export function startPeriodicTask(options: {
       try {
         await options.run();
       } catch (error) {
-        options.logger.error(
-          { err: error, task: options.name },
-          `${options.name} failed; retrying at the next tick`,
-        );
+        if (options.onError) options.onError(error, options.name);
+        else
+          options.logger.error(
+            { err: error, task: options.name },
+            `${options.name} failed; retrying at the next tick`,
+          );
       } finally {
         current = undefined;
       }

@@ -53,8 +53,13 @@ export async function reapExpiredLeases(ctx: Pick<JobContext, 'db' | 'clock' | '
   }
 }
 
-export function startLeaseReaper(ctx: JobContext, logger: FastifyBaseLogger): PeriodicTask {
+export function startLeaseReaper(
+  ctx: JobContext,
+  logger: FastifyBaseLogger,
+  onError?: (error: unknown, task: string) => void,
+): PeriodicTask {
   return startPeriodicTask({
+    onError,
     name: 'lease reaper',
     intervalMs: ctx.config.reaperIntervalSeconds * 1000,
     logger,
