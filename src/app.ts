@@ -45,6 +45,8 @@ export interface AppDeps {
   backgroundTasks?: boolean;
 }
 
+const RETRY_AFTER_SECONDS = '2';
+
 /** Composes the server from its dependencies. Never listens: server.ts and tests do. */
 export async function buildApp(deps: AppDeps) {
   const { config } = deps;
@@ -76,6 +78,10 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // A 503 is temporary by definition (a dependency away, a shutdown): say when to come back.
+  app.addHook('onSend', async (_request, reply) => {
+    if (reply.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);
+  });
   app.addHook('onRequest', async (request, reply) => {
     setApiHeaders(reply, request.id);
     if (closing) {
@@ -97,7 +103,10 @@ export async function buildApp(deps: AppDeps) {
   const ctx = app.jobs;
   await app.register(
     async (root) => {
-      await root.register(healthRoutes, { db: app.db });
+      await root.register(healthRoutes, {
+        db: app.db,
+        checkStorage: async (signal) => app.store.check?.({ signal }),
+      });
       root.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
       await root.register(

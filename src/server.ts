@@ -2,9 +2,11 @@ import { buildApp } from './app.js';
 import { countActiveApiKeys } from './auth/api-key-repository.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openProcessDatabase } from './db/process-database.js';
+import { withTimeout } from './lib/concurrency.js';
 import { createLogger } from './logger.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+const STORAGE_CHECK_TIMEOUT_MS = 5_000;
 
 function loadConfigOrExit(): Config {
   try {
@@ -64,6 +66,14 @@ async function main() {
     { storage: app.store.baseUri, database: database.embedded ? database.url : 'DATABASE_URL' },
     `jobs server ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}${config.basePath}`,
   );
+  try {
+    await withTimeout(async (signal) => app.store.check?.({ signal }), STORAGE_CHECK_TIMEOUT_MS);
+  } catch (error) {
+    logger.warn(
+      { storage: app.store.baseUri, reason: error instanceof Error ? error.message : String(error) },
+      'object storage cannot be used: creates and completions with large payloads will answer 503, and /readyz says so, until it can',
+    );
+  }
   if ((await countActiveApiKeys(app.db)) === 0) {
     // Compiled (Docker) and source (npm start) installs run the CLI differently.
     const cli = import.meta.url.endsWith('.js') ? 'node dist/src/cli.js' : 'npm run cli --';

@@ -151,7 +151,7 @@ export const jobListRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
       // One deadline for the page: a hung store delays it by RESTORE_TIMEOUT_MS, not per job.
       const deadline = restoreDeadline(ctx);
       const data = await mapWithConcurrency(rows, RESTORE_JOBS_AT_ONCE, (row) =>
-        presentJob(ctx, row, include, deadline),
+        presentJob(ctx, row, include, { deadline, log: request.log }),
       );
       return envelope(data, hasMore, page.cursor?.side);
     },

@@ -40,7 +40,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
         request: isTrue(request.query.include_request),
         response: isTrue(request.query.include_response),
       };
-      return readJob(ctx, request.auth.organizationId, request.params.job_id, include);
+      return readJob(ctx, request.auth.organizationId, request.params.job_id, include, request.log);
     },
   );
 

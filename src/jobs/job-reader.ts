@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { JobDetailRow } from '../db/job-columns.js';
 import type { ArtifactRole } from '../domain/artifacts.js';
 import { jobNotFound } from '../domain/errors.js';
@@ -25,16 +26,23 @@ export async function readJobStatus(
 /** When an answer that starts now must have restored its artifacts: RESTORE_TIMEOUT_MS from now. */
 export const restoreDeadline = (ctx: JobContext) => performance.now() + ctx.config.restoreTimeoutMs;
 
+export interface PresentOptions {
+  /** `performance.now()` time the restores end by (one per answer); default RESTORE_TIMEOUT_MS from now. */
+  deadline?: number;
+  /** The request's logger: each artifact that could not be restored is one warning there. */
+  log?: Pick<FastifyBaseLogger, 'warn'>;
+}
+
 /**
- * Builds the job object of a row, restoring the asked-for documents from object storage by
- * `deadline` (one per answer: a list page or a claim shares it among its jobs). Storage trouble
- * never throws here: it becomes null values and warnings.
+ * Builds the job object of a row, restoring the asked-for documents from object storage by the
+ * deadline (a list page or a claim shares one among its jobs). Storage trouble never throws
+ * here: it becomes null values and warnings, in the answer and in the log.
  */
 export async function presentJob(
   ctx: JobContext,
   row: JobDetailRow,
   include: Includes,
-  deadline = restoreDeadline(ctx),
+  options: PresentOptions = {},
 ): Promise<JobView> {
   const wantResponse = include.response && row.status === 'completed';
   const roles: ArtifactRole[] = [];
@@ -50,8 +58,11 @@ export async function presentJob(
   const restored = await restoreDocuments(ctx.store, documents, artifacts, {
     concurrency: ctx.config.restoreConcurrency,
     timeoutMs: ctx.config.restoreTimeoutMs,
-    deadline,
+    deadline: options.deadline ?? restoreDeadline(ctx),
   });
+  for (const warning of restored.warnings) {
+    options.log?.warn({ job_id: row.id, ...warning.details }, warning.message);
+  }
   return toJobView(row, {
     request: restored.documents.request ?? null,
     response: restored.documents.response ?? null,
@@ -59,8 +70,14 @@ export async function presentJob(
   });
 }
 
-export async function readJob(ctx: JobContext, organizationId: string, jobId: string, include: Includes) {
+export async function readJob(
+  ctx: JobContext,
+  organizationId: string,
+  jobId: string,
+  include: Includes,
+  log?: PresentOptions['log'],
+) {
   const row = await findJobDetail(ctx.db, organizationId, jobId, include);
   if (!row) throw jobNotFound(jobId);
-  return presentJob(ctx, row, include);
+  return presentJob(ctx, row, include, { log });
 }

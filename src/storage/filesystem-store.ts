@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { access, mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject } from './object-store.js';
@@ -94,6 +94,17 @@ export class FilesystemObjectStore implements ObjectStore {
 
   uriOf(key: string): string {
     return pathToFileURL(this.#targetOf(key)).href;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await mkdir(this.#root, { recursive: true });
+      await access(this.#root, constants.W_OK);
+    } catch (error) {
+      throw new StorageError(`cannot write to ${this.#root}: ${describe(error)}`, this.baseUri, {
+        cause: error,
+      });
+    }
   }
 
   async delete(uri: string, options?: { signal?: AbortSignal }): Promise<void> {

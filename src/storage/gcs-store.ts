@@ -168,6 +168,18 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
+  async check(options?: { signal?: AbortSignal }): Promise<void> {
+    let exists: boolean;
+    try {
+      options?.signal?.throwIfAborted();
+      // A bucket-level request carries no call header: given up on, it ends at its own timeout.
+      [exists] = await raceAbort(this.#bucket.exists(), options?.signal);
+    } catch (error) {
+      throw toStorageError(error, this.baseUri, 'check');
+    }
+    if (!exists) throw new StorageError(`the bucket ${this.#bucketName} does not exist`, this.baseUri);
+  }
+
   async delete(uri: string, options?: { signal?: AbortSignal }): Promise<void> {
     const name = this.#nameOf(uri);
     try {
@@ -250,7 +262,7 @@ async function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): 
 function toStorageError(
   error: unknown,
   uri: string,
-  operation: 'upload' | 'download' | 'delete',
+  operation: 'upload' | 'download' | 'delete' | 'check',
 ): StorageError {
   if (error instanceof StorageError) return error;
   if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) {

@@ -58,6 +58,11 @@ export class MonitoredObjectStore implements ObjectStore {
     return this.#watch(() => this.#inner.delete(uri, options));
   }
 
+  async check(options?: { signal?: AbortSignal }): Promise<void> {
+    if (this.#inner.check)
+      await this.#watch(() => (this.#inner.check as NonNullable<ObjectStore['check']>)(options));
+  }
+
   async close(): Promise<void> {
     await this.#inner.close?.();
   }

@@ -31,6 +31,11 @@ export interface ObjectStore {
   get(uri: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
   /** Deleting an object that does not exist succeeds. */
   delete(uri: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Whether the store can be used at all: the bucket exists and answers, the folder can be
+   * written. Throws StorageError saying why. For readiness and the start, not for every request.
+   */
+  check?(options?: { signal?: AbortSignal }): Promise<void>;
   /** Releases clients and sockets. */
   close?(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { JobView } from '../domain/job-shape.js';
 import type { JobContext } from '../jobs/job-context.js';
-import { presentJob, restoreDeadline } from '../jobs/job-reader.js';
+import { type PresentOptions, presentJob, restoreDeadline } from '../jobs/job-reader.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
 import { type ClaimedJobRow, claimQueuedJobs } from '../lifecycle/claim-repository.js';
 import { release } from './worker-reports.js';
@@ -14,6 +14,8 @@ export interface ClaimRequest {
   limit: number;
   leaseSeconds: number;
   waitSeconds: number;
+  /** The request's logger: requests that could not be restored are logged there. */
+  log?: PresentOptions['log'];
 }
 
 export interface ClaimedJob {
@@ -45,11 +47,12 @@ async function claimOnce(ctx: JobContext, input: ClaimRequest): Promise<ClaimedJ
 function present(
   ctx: JobContext,
   rows: readonly ClaimedJobRow[],
-  leaseSeconds: number,
+  input: ClaimRequest,
 ): Promise<ClaimedJob[]> {
+  const { leaseSeconds, log } = input;
   const deadline = Math.min(restoreDeadline(ctx), performance.now() + (leaseSeconds * 1000) / 2);
   return mapWithConcurrency(rows, RESTORES_AT_ONCE, async (row) => ({
-    job: await presentJob(ctx, row, { request: true, response: false }, deadline),
+    job: await presentJob(ctx, row, { request: true, response: false }, { deadline, log }),
     lease_token: row.lease_token,
     lease_expires_at: Math.floor(row.lease_expires_at.getTime() / 1000),
   }));
@@ -145,7 +148,7 @@ async function deliver(
     );
   let claimed: ClaimedJob[];
   try {
-    claimed = signal?.aborted ? [] : await present(ctx, rows, input.leaseSeconds);
+    claimed = signal?.aborted ? [] : await present(ctx, rows, input);
   } catch (error) {
     await handBack();
     throw error;

@@ -79,6 +79,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asyn
             limit: body.limit ?? 1,
             leaseSeconds: body.lease_seconds ?? leaseSeconds,
             waitSeconds: body.wait_seconds ?? 0,
+            log: request.log,
           },
           controller.signal,
         );
