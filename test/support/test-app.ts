@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
@@ -33,6 +34,8 @@ export interface TestAppOptions {
   store?: ObjectStore;
   clock?: Clock;
   backgroundTasks?: boolean;
+  /** Default: a silent logger. A real one runs the request log's serializers and redaction too. */
+  logger?: FastifyBaseLogger;
 }
 
 /**
@@ -49,7 +52,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
   const app = await buildApp({
     config,
     store,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     clock: options.clock,
     backgroundTasks: options.backgroundTasks ?? false,
   });
