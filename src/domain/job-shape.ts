@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { BUILTIN_ENDPOINTS } from './endpoints.js';
 import { JOB_ID_PATTERN } from './ids.js';
 import { JOB_STATUSES } from './job-statuses.js';
-import { Nullable, StringEnum } from './schema-types.js';
+import { Nullable, StringEnum, StringMap } from './schema-types.js';
 
 /**
  * The job object, declared once. The route schemas, the OpenAPI document, the TypeScript types,
@@ -16,7 +16,7 @@ export const UnixSeconds = Type.Integer({ description: 'Unix timestamp, seconds.
 const problemFields = {
   code: Type.String(),
   message: Type.String(),
-  details: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
+  details: Type.Optional(Nullable(StringMap(Type.Unknown()))),
 };
 
 /** A job's error, or one of its warnings: `{code, message, details?}`. */
@@ -37,7 +37,7 @@ export const JobResponseSchema = Type.Object(
   { description: 'What the endpoint answered, stored when the job completed.' },
 );
 
-export const MetadataSchema = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), {
+export const MetadataSchema = StringMap(Type.String({ maxLength: 512 }), {
   description: 'User metadata: at most 16 pairs, keys up to 64 and values up to 512 characters.',
 });
 
@@ -79,7 +79,7 @@ export const JobSchema = Type.Object(
     response: Nullable(JobResponseSchema),
     cloud_task_name: Nullable(Type.String()),
     request_gcs_paths: Nullable(
-      Type.Record(Type.String(), Type.String(), {
+      StringMap(Type.String(), {
         description: 'JSON pointer -> storage URI of each offloaded request artifact.',
       }),
     ),

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { StringEnum } from '../domain/schema-types.js';
+import { StringEnum, StringMap } from '../domain/schema-types.js';
 
 /** Query-string booleans: `true/false/1/0`, as curl users write them. */
 export const QueryBoolean = (description: string) =>
@@ -12,7 +12,7 @@ export const ErrorBody = Type.Object(
     detail: Type.Object({
       code: Type.String(),
       message: Type.String(),
-      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      details: Type.Optional(StringMap(Type.Unknown())),
     }),
   },
   { description: 'The one shape of every error answer.' },

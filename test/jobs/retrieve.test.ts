@@ -234,3 +234,26 @@ describe('malformed input', () => {
     });
   });
 });
+
+describe('keys with line breaks', () => {
+  it('are answered like any other key: metadata, request_gcs_paths pointers, error details', async () => {
+    const created = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { 'api-key': tenant.key },
+      payload: {
+        endpoint: '/v1/schemas/generate',
+        request: { 'a\nb': pdf.url },
+        metadata: { 'line\nbreak': 'v', 'para\u2028sep': 'w', plain: 'x' },
+      },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().metadata).toEqual({ 'line\nbreak': 'v', 'para\u2028sep': 'w', plain: 'x' });
+    expect(Object.keys(created.json().request_gcs_paths)).toEqual(['/a\nb']);
+    const job = await seedJob(ctx, tenant.organizationId, {
+      status: 'failed',
+      error: { code: 'x', message: 'm', details: { 'carriage\rreturn': 1 } },
+    });
+    expect((await get(`/v1/jobs/${job.id}/status`)).json().error.details).toEqual({ 'carriage\rreturn': 1 });
+  });
+});
