@@ -92,12 +92,21 @@ export interface StorageDeletionsTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
+/** An object about to be written: deleted after `deadline` unless a commit claimed it first. */
+export interface StorageIntentsTable {
+  storage_uri: string;
+  job_id: string;
+  deadline: Timestamp;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
   jobs: JobsTable;
   job_artifacts: JobArtifactsTable;
   storage_deletions: StorageDeletionsTable;
+  storage_intents: StorageIntentsTable;
   job_attempts: JobAttemptsTable;
 }
 

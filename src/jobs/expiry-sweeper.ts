@@ -8,6 +8,7 @@ import {
   removeStorageDeletions,
   takeDueStorageDeletions,
 } from '../storage/storage-deletion-repository.js';
+import { abandonOverdueIntents } from '../storage/storage-intent-repository.js';
 import type { JobContext } from './job-context.js';
 
 export interface SweepOptions {
@@ -20,6 +21,8 @@ export interface SweepOptions {
 
 export interface SweepResult {
   expired: number;
+  /** Intents whose deadline passed unclaimed: their objects were queued for deletion. */
+  abandoned: number;
   objectsDeleted: number;
   objectsFailed: number;
 }
@@ -29,8 +32,9 @@ const DELETION_LEASE_SECONDS = 300;
 const DELETION_RETRY = { baseMs: 10_000, maxMs: 3_600_000 };
 
 /**
- * Retention: expires jobs whose expires_at passed, then deletes the objects queued for
- * deletion (theirs, and those a failed create or completion could not delete at once).
+ * Retention: expires jobs whose expires_at passed, queues the objects of intents whose deadline
+ * passed unclaimed (writes that never committed), then deletes the objects queued for deletion
+ * (theirs, and those a failed create or completion could not delete at once).
  * Every step is a short statement; objects are deleted outside any transaction.
  */
 export async function sweepExpiredJobs(
@@ -40,12 +44,18 @@ export async function sweepExpiredJobs(
   const { db, store, clock } = ctx;
   const batchSize = options.batchSize ?? 500;
   const maxBatches = options.maxBatches ?? 20;
-  const result: SweepResult = { expired: 0, objectsDeleted: 0, objectsFailed: 0 };
+  const result: SweepResult = { expired: 0, abandoned: 0, objectsDeleted: 0, objectsFailed: 0 };
 
   for (let i = 0; i < maxBatches; i++) {
     const expired = await expireDueJobs(db, clock.now(), batchSize);
     result.expired += expired;
     if (expired < batchSize) break;
+  }
+
+  for (let i = 0; i < maxBatches; i++) {
+    const abandoned = await abandonOverdueIntents(db, clock.now(), batchSize);
+    result.abandoned += abandoned;
+    if (abandoned < batchSize) break;
   }
 
   for (let i = 0; i < maxBatches; i++) {
@@ -88,7 +98,7 @@ export function startExpirySweeper(
     logger,
     run: async () => {
       const result = await sweepExpiredJobs(ctx);
-      if (result.expired + result.objectsDeleted + result.objectsFailed > 0) {
+      if (result.expired + result.abandoned + result.objectsDeleted + result.objectsFailed > 0) {
         logger.info(result, 'expiry sweep');
       }
     },

@@ -3,6 +3,7 @@ import { DETAIL_COLUMNS, type JobDetailRow } from '../db/job-columns.js';
 import type { Database, Db, JobRow } from '../db/types.js';
 import type { ArtifactRecord } from '../domain/artifacts.js';
 import type { AttemptOutcome } from '../domain/attempt-outcomes.js';
+import { AppError } from '../domain/errors.js';
 import type { Problem } from '../domain/job-shape.js';
 import { LEASE_END_TRANSITIONS } from '../domain/job-transitions.js';
 import type { LeaseEnd, LeaseRef } from '../domain/lease.js';
@@ -134,6 +135,12 @@ export async function endLease(
  * One statement (transition `complete`), whatever the response: ends the lease, records the
  * attempt as succeeded and inserts the response's artifact rows, all conditional on the lease
  * still being held. Undefined when it is not; then nothing was written.
+ *
+ * With artifacts, the statement also takes over their objects' intents (storage/offloaded-write.ts):
+ * it locks them first (storage_intents_pkey), completes only when every one is there, and then
+ * deletes them. When one is missing, the sweeper has given up on it (its deadline passed) and may
+ * be deleting its object: nothing is written, and this throws a 503. When the lease is not held,
+ * the intents stay, for the caller to settle with the objects.
  */
 export async function completeLease(
   db: Db,
@@ -143,14 +150,33 @@ export async function completeLease(
 ): Promise<JobDetailRow | undefined> {
   const columns = sql.join(DETAIL_COLUMNS.map((c) => sql.ref(c)));
   const artifacts = JSON.stringify(toArtifactRows(lease.jobId, result.artifacts));
-  const { rows } = await sql<JobDetailRow>`
-    with ended as (
+  const uris = result.artifacts.map((a) => a.storageUri);
+  // The intents of the artifacts' objects: locked before the update, which needs all of them,
+  // and deleted with it. The answer then always has one row, so that a missing intent shows.
+  const claim =
+    uris.length === 0
+      ? undefined
+      : {
+          lock: sql`intents as materialized (
+      select storage_uri from storage_intents where storage_uri = any(${uris}::text[]) for update
+    ),`,
+          allThere: sql`and (select count(*) from intents) = ${uris.length}`,
+          take: sql`, claimed as (
+      delete from storage_intents
+      where storage_uri in (select storage_uri from intents) and exists (select 1 from ended)
+    )`,
+          answer: sql`select ended.*, (select count(*) from intents) as claimable
+    from (values (1)) as one (x) left join ended on true`,
+        };
+  const { rows } = await sql<JobDetailRow & { claimable?: string }>`
+    with ${claim?.lock ?? sql``} ended as (
       update jobs set status = ${statusAfter('complete')}, lease_owner = null, lease_token = null,
         lease_expires_at = null, updated_at = ${now}, completed_at = ${now}, error = null,
         response = ${JSON.stringify(result.response)}::json,
         warnings = ${result.warnings === null ? null : JSON.stringify(result.warnings)}::jsonb
       where id = ${lease.jobId} and organization_id = ${lease.organizationId}
         and ${statusAllows('complete')} and lease_token = ${lease.leaseToken}
+        ${claim?.allThere ?? sql``}
       returning ${columns}
     ), attempt as (
       update job_attempts set outcome = 'succeeded', finished_at = ${now}, error = null
@@ -161,10 +187,21 @@ export async function completeLease(
       from jsonb_to_recordset(${artifacts}::jsonb) as a(job_id text, role text, pointer text, kind text,
         storage_uri text, byte_size bigint, sha256 text, content_type text)
       where exists (select 1 from ended)
-    )
-    select * from ended
+    )${claim?.take ?? sql``}
+    ${claim?.answer ?? sql`select * from ended`}
   `.execute(db);
-  return rows[0];
+  const [row] = rows;
+  if (!claim) return row;
+  const { claimable, ...job } = row;
+  if (job.id !== null) return job;
+  if (Number(claimable) < uris.length) {
+    throw new AppError(
+      'service_unavailable',
+      'Storing the response took too long; the lease is unchanged, try again.',
+      { job_id: lease.jobId },
+    );
+  }
+  return undefined;
 }
 
 /** Records how the attempt of this lease ended; only once. */

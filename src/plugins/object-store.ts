@@ -25,6 +25,7 @@ export const objectStorePlugin = fp<{ config: Config; store?: ObjectStore }>(
           storageUrl: config.storageUrl,
           gcsApiEndpoint: config.gcsApiEndpoint,
           gcsProjectId: config.gcsProjectId,
+          storageWriteTimeoutMs: config.storageWriteTimeoutMs,
         });
     const inner = (store ?? own) as ObjectStore;
     app.decorate('store', new MonitoredObjectStore(inner, app.log));

@@ -16,6 +16,24 @@ export interface OffloadOptions {
   keyPrefix: string;
   role: ArtifactRole;
   settings: OffloadSettings;
+  /**
+   * Called once before the first write, with every URI the offload may write; not called when
+   * nothing is offloaded. It answers the moment (`performance.now()`) by which every write must
+   * have ended: a write that could not end by then (it would start later than that less
+   * STORAGE_WRITE_TIMEOUT_MS) is not started, and the offload fails with a StorageError.
+   * A rejection is the offload's, before anything was written.
+   */
+  beforeWrites?: (planned: PlannedWrites) => Promise<{ writeBy: number }>;
+}
+
+/** What an offload is about to write. */
+export interface PlannedWrites {
+  uris: string[];
+  /**
+   * The longest the writes can take: each has STORAGE_WRITE_TIMEOUT_MS, the data URLs run
+   * OFFLOAD_CONCURRENCY at a time, and the whole document (if any) after them.
+   */
+  maxDurationMs: number;
 }
 
 export interface OffloadResult {
@@ -67,13 +85,16 @@ function findDataUrls(document: unknown, thresholdBytes: number): Candidate[] {
 
 /**
  * An offload that failed part-way. `written` are the objects it had stored; `cut` the objects
- * whose write timed out: given up on before storage answered, they may exist now or appear later.
+ * whose write timed out: given up on before storage answered, they may exist now or appear later;
+ * `failed` those whose write answered an error (storage may still hold a copy of an attempt that
+ * lost its answer). Planned writes in none of these were never started.
  */
 export class OffloadError extends Error {
   override name = 'OffloadError';
   constructor(
     readonly written: readonly ArtifactRecord[],
     readonly cut: readonly { storageUri: string }[],
+    readonly failed: readonly { storageUri: string }[],
     options: { cause: unknown },
   ) {
     super(
@@ -83,85 +104,145 @@ export class OffloadError extends Error {
   }
 }
 
+/** One write to make: a data URL at its pointer, or the whole document. */
+interface Write {
+  key: string;
+  uri: string;
+  bytes: Buffer;
+  contentType: string;
+  pointer: string;
+  kind: 'data_url' | 'json';
+}
+
 /**
  * One write, given up after `timeoutMs` (STORAGE_WRITE_TIMEOUT_MS): its signal aborts, so the
  * store stops what it can, and the write fails with a StorageError at the deadline whatever the
- * store does. The key is then noted in `cut`.
+ * store does. Its URI is then noted in `cut`; a write that answered an error, in `failed`.
  */
 async function putWithin(
   store: ObjectStore,
-  key: string,
-  bytes: Buffer,
-  contentType: string,
+  write: Write,
   timeoutMs: number,
-  cut: { storageUri: string }[],
+  outcome: { cut: { storageUri: string }[]; failed: { storageUri: string }[] },
 ): Promise<StoredObject> {
   try {
-    return await withTimeout((signal) => store.put(key, bytes, { contentType, signal }), timeoutMs);
+    const object = await withTimeout(
+      (signal) => store.put(write.key, write.bytes, { contentType: write.contentType, signal }),
+      timeoutMs,
+    );
+    // The URI was recorded (and put into the document) before the write: they must agree.
+    if (object.uri !== write.uri) {
+      throw new StorageError(`the store wrote ${object.uri} where it announced ${write.uri}`, write.uri);
+    }
+    return object;
   } catch (error) {
-    if (!(error instanceof TimeoutError)) throw error;
-    const uri = store.uriOf(key);
-    cut.push({ storageUri: uri });
-    throw new StorageError(`writing ${uri} timed out after ${timeoutMs} ms`, uri, { cause: error });
+    if (!(error instanceof TimeoutError)) {
+      outcome.failed.push({ storageUri: write.uri });
+      throw error;
+    }
+    outcome.cut.push({ storageUri: write.uri });
+    throw new StorageError(`writing ${write.uri} timed out after ${timeoutMs} ms`, write.uri, {
+      cause: error,
+    });
   }
+}
+
+/**
+ * Decides every write before the first one starts: the data URLs over the threshold, replaced in
+ * `document` by the URIs they will have (the store tells a key's URI without writing), then the
+ * whole document when it is still over INLINE_DOCUMENT_LIMIT_BYTES.
+ */
+function planWrites(
+  store: ObjectStore,
+  document: unknown,
+  options: OffloadOptions,
+): { dataUrls: Write[]; whole: Write | undefined; stored: unknown } {
+  const { settings, role } = options;
+  const keyBase = `${options.keyPrefix}/${role}`;
+  const dataUrls = findDataUrls(document, settings.offloadThresholdBytes).map((candidate, i): Write => {
+    const key = `${keyBase}/${i}.bin`;
+    const uri = store.uriOf(key);
+    candidate.replace(uri);
+    const { bytes, contentType, pointer } = candidate;
+    return { key, uri, bytes, contentType, pointer, kind: 'data_url' };
+  });
+  const serialised = JSON.stringify(document);
+  if (Buffer.byteLength(serialised) <= settings.inlineDocumentLimitBytes) {
+    return { dataUrls, whole: undefined, stored: document };
+  }
+  const key = `${keyBase}/document.json`;
+  const uri = store.uriOf(key);
+  const whole: Write = {
+    key,
+    uri,
+    bytes: Buffer.from(serialised),
+    contentType: 'application/json',
+    pointer: '',
+    kind: 'json',
+  };
+  return { dataUrls, whole, stored: uri };
 }
 
 /**
  * Writes the large parts of `document` to object storage. `document` is modified in place.
  * If any write fails, every write has settled (or timed out) when OffloadError is thrown, and it
- * lists the objects written and the writes cut, for the caller to discard.
+ * lists the objects written, the writes cut and those that failed, for the caller to discard.
  */
 export async function offloadDocument(
   store: ObjectStore,
   document: unknown,
   options: OffloadOptions,
 ): Promise<OffloadResult> {
-  const artifacts: ArtifactRecord[] = [];
-  const cut: { storageUri: string }[] = [];
   const { settings } = options;
-  const put = (key: string, bytes: Buffer, contentType: string) =>
-    putWithin(store, key, bytes, contentType, settings.storageWriteTimeoutMs, cut);
-  const candidates = findDataUrls(document, settings.offloadThresholdBytes);
-  const keyBase = `${options.keyPrefix}/${options.role}`;
+  let plan: ReturnType<typeof planWrites>;
   try {
-    // Every write settles before a failure is rethrown, so the cleanup below sees all of them.
+    plan = planWrites(store, document, options);
+  } catch (error) {
+    // A key the store refuses: nothing was written.
+    if (error instanceof StorageError) throw new OffloadError([], [], [], { cause: error });
+    throw error;
+  }
+  const { dataUrls, whole } = plan;
+  if (dataUrls.length === 0 && !whole) return { stored: plan.stored, artifacts: [] };
+  const timeoutMs = settings.storageWriteTimeoutMs;
+  const rounds = Math.ceil(dataUrls.length / settings.offloadConcurrency) + (whole ? 1 : 0);
+  const { writeBy } = (await options.beforeWrites?.({
+    uris: [...dataUrls, ...(whole ? [whole] : [])].map((w) => w.uri),
+    maxDurationMs: rounds * timeoutMs,
+  })) ?? { writeBy: Number.POSITIVE_INFINITY };
+
+  const artifacts: ArtifactRecord[] = [];
+  const outcome = { cut: [] as { storageUri: string }[], failed: [] as { storageUri: string }[] };
+  const put = async (write: Write) => {
+    if (performance.now() + timeoutMs > writeBy) {
+      throw new StorageError(`writing ${write.uri} could not end before the offload's deadline`, write.uri);
+    }
+    const object = await putWithin(store, write, timeoutMs, outcome);
+    artifacts.push({
+      role: options.role,
+      pointer: write.pointer,
+      kind: write.kind,
+      storageUri: write.uri,
+      byteSize: object.byteSize,
+      sha256: object.sha256,
+      contentType: write.contentType,
+    });
+  };
+  try {
+    // Every write settles before a failure is rethrown, so the cleanup sees all of them.
     let failure: unknown;
-    await mapWithConcurrency(candidates, settings.offloadConcurrency, async (candidate, i) => {
+    await mapWithConcurrency(dataUrls, settings.offloadConcurrency, async (write) => {
       if (failure) return;
       try {
-        const object = await put(`${keyBase}/${i}.bin`, candidate.bytes, candidate.contentType);
-        artifacts.push({
-          role: options.role,
-          pointer: candidate.pointer,
-          kind: 'data_url',
-          storageUri: object.uri,
-          byteSize: object.byteSize,
-          sha256: object.sha256,
-          contentType: candidate.contentType,
-        });
-        candidate.replace(object.uri);
+        await put(write);
       } catch (error) {
         failure ??= error;
       }
     });
     if (failure) throw failure;
-    let stored = document;
-    const serialised = JSON.stringify(document);
-    if (Buffer.byteLength(serialised) > settings.inlineDocumentLimitBytes) {
-      const object = await put(`${keyBase}/document.json`, Buffer.from(serialised), 'application/json');
-      artifacts.push({
-        role: options.role,
-        pointer: '',
-        kind: 'json',
-        storageUri: object.uri,
-        byteSize: object.byteSize,
-        sha256: object.sha256,
-        contentType: 'application/json',
-      });
-      stored = object.uri;
-    }
-    return { stored, artifacts };
+    if (whole) await put(whole);
+    return { stored: plan.stored, artifacts };
   } catch (error) {
-    throw new OffloadError(artifacts, cut, { cause: error });
+    throw new OffloadError(artifacts, outcome.cut, outcome.failed, { cause: error });
   }
 }

@@ -9,6 +9,11 @@ export interface ObjectStoreConfig {
   storageUrl: string;
   gcsApiEndpoint?: string;
   gcsProjectId?: string;
+  /**
+   * STORAGE_WRITE_TIMEOUT_MS: also the GCS client's timeout of each HTTP request, so that no
+   * request of an upload runs on inside the library after the write was given up on.
+   */
+  storageWriteTimeoutMs?: number;
 }
 
 // GCS bucket naming rules, without the dotted-name and IP-address subtleties.
@@ -34,6 +39,7 @@ export function createObjectStore(config: ObjectStoreConfig): ObjectStore {
       prefix,
       apiEndpoint: config.gcsApiEndpoint,
       projectId: config.gcsProjectId,
+      requestTimeoutMs: config.storageWriteTimeoutMs,
     });
   }
 

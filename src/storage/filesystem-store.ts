@@ -1,9 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { access, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { access, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ObjectNotFoundError, type ObjectStore, StorageError, type StoredObject } from './object-store.js';
+
+/**
+ * How often a put makes its folder again when a delete removed it in between: each round trip
+ * needs another delete emptying the same folder at that very moment, so a few are plenty.
+ */
+const CREATE_ATTEMPTS = 10;
 
 /**
  * Objects as files under one directory: the embedded default, and what tests use when they do not
@@ -49,8 +55,7 @@ export class FilesystemObjectStore implements ObjectStore {
     const temporary = path.join(path.dirname(target), `.tmp-${randomUUID()}`);
     try {
       signal?.throwIfAborted();
-      await mkdir(path.dirname(target), { recursive: true });
-      const handle = await open(temporary, 'wx');
+      const handle = await this.#createIn(path.dirname(target), temporary);
       try {
         await handle.writeFile(bytes, { signal });
         // The URI goes into the database once put returns: the bytes must survive a crash by then.
@@ -107,6 +112,12 @@ export class FilesystemObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Deletes the file, then the folders it leaves empty, up to (not including) the base: a job's
+   * folders would otherwise stay for ever, two or three per job. A folder that is not empty, or
+   * already gone, ends the climb; a put racing into a folder removed here makes it again
+   * (`#createIn`).
+   */
   async delete(uri: string, options?: { signal?: AbortSignal }): Promise<void> {
     const file = this.#pathOf(uri);
     try {
@@ -114,8 +125,40 @@ export class FilesystemObjectStore implements ObjectStore {
       await unlink(file);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw new StorageError(`could not delete ${uri}: ${describe(error)}`, uri, { cause: error });
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+        throw new StorageError(`could not delete ${uri}: ${describe(error)}`, uri, { cause: error });
+      }
+    }
+    await this.#removeEmptyFolders(path.dirname(file));
+  }
+
+  async #removeEmptyFolders(start: string): Promise<void> {
+    for (let folder = start; folder !== this.#root && folder.startsWith(`${this.#root}${path.sep}`); ) {
+      try {
+        // rmdir removes only an empty folder: one holding a file or a put's temporary file stays.
+        await rmdir(folder);
+      } catch {
+        // ENOTEMPTY, ENOENT (a concurrent delete removed it), ENOTDIR, EBUSY…: the object is
+        // gone all the same; what is left is for a later delete in the same folder.
+        return;
+      }
+      folder = path.dirname(folder);
+    }
+  }
+
+  /**
+   * Creates the folder (and its parents) and opens `file` in it. A delete may remove the folder,
+   * empty, between the two (`#removeEmptyFolders`): the open then fails with ENOENT, and the
+   * folder is made again. Once the file is open the folder is not empty and stays.
+   */
+  async #createIn(folder: string, file: string) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mkdir(folder, { recursive: true });
+        return await open(file, 'wx');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === CREATE_ATTEMPTS) throw error;
+      }
     }
   }
 

@@ -4,30 +4,6 @@ import type { Database } from '../db/types.js';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Records objects that still have to be deleted from storage: due at once, or `dueInSeconds`
- * from now (by the database's clock, like the default of the column).
- */
-export async function enqueueStorageDeletions(
-  db: Db,
-  objects: readonly { storageUri: string; jobId?: string; dueInSeconds?: number }[],
-) {
-  if (objects.length === 0) return;
-  await db
-    .insertInto('storage_deletions')
-    .values(
-      objects.map((o) => ({
-        storage_uri: o.storageUri,
-        job_id: o.jobId ?? null,
-        next_attempt_at:
-          o.dueInSeconds === undefined
-            ? undefined
-            : sql<Date>`now() + make_interval(secs => ${o.dueInSeconds})`,
-      })),
-    )
-    .execute();
-}
-
-/**
  * Takes up to `limit` due deletions for this sweeper by moving their next attempt `leaseSeconds`
  * ahead: another sweeper skips them, and a sweeper that dies leaves them due again later. One
  * statement, no transaction held while storage is called.

@@ -56,7 +56,7 @@ describe('expiry on the filesystem store', () => {
     await makeDue(ctx, [queued.id, completed.id, running.id]);
 
     const result = await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
-    expect(result).toEqual({ expired: 3, objectsDeleted: 4, objectsFailed: 0 });
+    expect(result).toEqual({ expired: 3, abandoned: 0, objectsDeleted: 4, objectsFailed: 0 });
     expect(await files()).toHaveLength(1);
     expect(await countRows(ctx, 'storage_deletions')).toBe(0);
 
@@ -233,7 +233,7 @@ describe('expiry with a storage outage', () => {
     await makeDue(ctx, [job.id]);
     const outage = gcs.faults.add({ op: 'delete', type: 'status', status: 503 });
     const first = await sweepExpiredJobs({ ...ctx.jobs, clock: { now: () => new Date() } });
-    expect(first).toEqual({ expired: 1, objectsDeleted: 0, objectsFailed: 1 });
+    expect(first).toEqual({ expired: 1, abandoned: 0, objectsDeleted: 0, objectsFailed: 1 });
     expect(gcs.objects.names('jobs')).toHaveLength(1);
     const pending = await ctx.db.selectFrom('storage_deletions').selectAll().executeTakeFirstOrThrow();
     expect(pending).toMatchObject({ job_id: job.id, attempts: 1 });

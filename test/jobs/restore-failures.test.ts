@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
-import type { ObjectStore, StoredObject } from '../../src/storage/object-store.js';
 import { type FakeGcsServer, type FaultAction, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { HangingReadsStore } from '../support/hanging-reads-store.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';

@@ -9,10 +9,10 @@ import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { sweepExpiredJobs } from '../../src/jobs/expiry-sweeper.js';
 import { createLogger } from '../../src/logger.js';
-import { CUT_WRITE_DELETE_DELAY_SECONDS } from '../../src/storage/discard-objects.js';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
 import { GcsObjectStore } from '../../src/storage/gcs-store.js';
 import type { ObjectStore, StoredObject } from '../../src/storage/object-store.js';
+import { INTENT_MARGIN_MS } from '../../src/storage/offloaded-write.js';
 import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTenant, createTestApp, type TestContext } from '../support/test-app.js';
@@ -112,14 +112,26 @@ const jobCount = async (h: Harness, organizationId: string) =>
   (await h.base.db.selectFrom('jobs').select('id').where('organization_id', '=', organizationId).execute())
     .length;
 
-/** The deletions queued for objects whose URI starts with `prefix`. */
-const queuedDeletions = (h: Harness, prefix: string) =>
-  h.base.db
+/**
+ * The objects whose URI starts with `prefix` that are still to be deleted, and when: those queued
+ * for deletion (due at next_attempt_at) and those of intents no commit claimed (at their deadline).
+ */
+const queuedDeletions = async (h: Harness, prefix: string) => {
+  const deletions = await h.base.db
     .selectFrom('storage_deletions')
-    .select(['storage_uri', 'next_attempt_at'])
+    .select(['storage_uri', 'next_attempt_at as due'])
     .where('storage_uri', 'like', `${prefix}%`)
-    .orderBy('next_attempt_at')
     .execute();
+  const intents = await h.base.db
+    .selectFrom('storage_intents')
+    .select(['storage_uri', 'deadline as due'])
+    .where('storage_uri', 'like', `${prefix}%`)
+    .execute();
+  return [...deletions, ...intents].sort((a, b) => a.due.getTime() - b.due.getTime());
+};
+
+/** Past the deadline of every intent of these tests (one write round of WRITE_TIMEOUT_MS and the margin). */
+const PAST_DEADLINES_MS = INTENT_MARGIN_MS + 10_000;
 
 /** One sweep as if `aheadMs` had passed. */
 const sweep = (h: Harness, aheadMs = 0) =>
@@ -174,19 +186,17 @@ describe('object storage outages on GCS', () => {
     // The upload was cut, not left running: once the hang is over, nothing has landed.
     await sleep(HANG_MS);
     expect(objectsUnder(prefix)).toEqual([]);
-    // Its key is queued anyway, for a while later: a server that had the whole upload could
-    // still have stored it after the cut.
+    // Its intent stays, until a while later: a server that had the whole upload could still have
+    // stored it after the cut.
     const [queued, ...more] = await queuedDeletions(h, `gs://jobs/${prefix}`);
     expect(more).toEqual([]);
     expect(queued.storage_uri).toMatch(new RegExp(`^gs://jobs/${prefix}job_[^/]+/request/0[.]bin$`));
-    expect(queued.next_attempt_at.getTime() - Date.now()).toBeGreaterThan(
-      (CUT_WRITE_DELETE_DELAY_SECONDS - 60) * 1000,
-    );
+    expect(queued.due.getTime() - Date.now()).toBeGreaterThan(INTENT_MARGIN_MS - 60_000);
 
     hang.remove();
     await sweep(h);
     expect(await queuedDeletions(h, `gs://jobs/${prefix}`)).toHaveLength(1);
-    await sweep(h, (CUT_WRITE_DELETE_DELAY_SECONDS + 1) * 1000);
+    await sweep(h, PAST_DEADLINES_MS);
     expect(await queuedDeletions(h, `gs://jobs/${prefix}`)).toEqual([]);
     expect(objectsUnder(prefix)).toEqual([]);
   });
@@ -213,7 +223,7 @@ describe('object storage outages on GCS', () => {
     expect(swept.objectsDeleted).toBeGreaterThanOrEqual(1);
     expect(objectsUnder(prefix)).toEqual([]);
     await sleep(HANG_MS);
-    await sweep(h, (CUT_WRITE_DELETE_DELAY_SECONDS + 1) * 1000);
+    await sweep(h, PAST_DEADLINES_MS);
     expect(objectsUnder(prefix)).toEqual([]);
     expect(await queuedDeletions(h, `gs://jobs/${prefix}`)).toEqual([]);
   });
@@ -386,7 +396,7 @@ describe('a write cut after storage had it', () => {
 
     await sweep(h);
     expect((await readFile(file)).length).toBeGreaterThan(0);
-    await sweep(h, (CUT_WRITE_DELETE_DELAY_SECONDS + 1) * 1000);
+    await sweep(h, PAST_DEADLINES_MS);
     await expect(readFile(file)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await queuedDeletions(h, store.uriOf(tenant.organizationId))).toEqual([]);
   });

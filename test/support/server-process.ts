@@ -25,6 +25,8 @@ export interface ServerProcess {
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** SIGTERM, then SIGKILL if it is still running after 15 s. */
   stop(): Promise<void>;
+  /** Sends `signal` (SIGKILL: the process dies mid-request) and waits for the process to end. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -80,6 +82,12 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       const kill = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await exited;
       clearTimeout(kill);
+    },
+    async kill(signal) {
+      if (server.exit) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      await exited;
     },
   };
   child.on('exit', (code, signal) => {

@@ -14,8 +14,13 @@ export type FakeGcsOperation = 'put' | 'put-chunk' | 'get' | 'stat' | 'delete' |
 export type FaultAction =
   /** Answer with this status and a GCS-shaped error body. */
   | { type: 'status'; status: number; message?: string }
-  /** Wait before handling the request normally (other matching rules still apply). */
-  | { type: 'delay'; ms: number }
+  /**
+   * Wait before handling the request normally (other matching rules still apply). The wait ends
+   * early when the client hangs up, unless `outlivesClient`: then it runs on (until the server
+   * stops) and the request is handled all the same, as GCS stores an upload it had whole after
+   * the client gave up on it; the answer goes nowhere.
+   */
+  | { type: 'delay'; ms: number; outlivesClient?: boolean }
   /**
    * `get`: serve the bytes with some flipped. By default without `x-goog-hash` and
    * `x-goog-stored-content-encoding`: without those the client skips its own CRC32C check (with
@@ -66,6 +71,12 @@ interface ActiveRule {
 
 export class FaultRules {
   #rules: ActiveRule[] = [];
+  /** Aborted when the server stops: what ends a delay that outlives its client. */
+  readonly #stopping: AbortSignal | undefined;
+
+  constructor(stopping?: AbortSignal) {
+    this.#stopping = stopping;
+  }
 
   add(rule: FaultRule): Fault {
     const active: ActiveRule = { rule, seen: 0, hits: 0, removed: false };
@@ -106,8 +117,10 @@ export class FaultRules {
       if (active.seen <= (rule.skip ?? 0)) continue;
       if (rule.times !== undefined && active.hits >= rule.times) continue;
       active.hits++;
-      if (rule.type === 'delay') await sleep(rule.ms, undefined, { signal });
-      else outcome = rule;
+      if (rule.type === 'delay') {
+        const until = rule.outlivesClient ? (this.#stopping ?? signal) : signal;
+        await sleep(rule.ms, undefined, { signal: until });
+      } else outcome = rule;
     }
     return outcome;
   }

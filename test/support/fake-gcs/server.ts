@@ -42,7 +42,7 @@ export async function startFakeGcsServer(options: { buckets?: string[] } = {}): 
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     objects: new ObjectStore(options.buckets),
     sessions: new Map<string, UploadSession>(),
-    faults: new FaultRules(),
+    faults: new FaultRules(stopping.signal),
     stopping: stopping.signal,
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => serve(state, requests, req, res));
