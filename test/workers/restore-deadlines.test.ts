@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FilesystemObjectStore } from '../../src/storage/filesystem-store.js';
+import { GcsObjectStore } from '../../src/storage/gcs-store.js';
+import { type FakeGcsServer, startFakeGcsServer } from '../support/fake-gcs-server.js';
 import { HangingReadsStore } from '../support/hanging-reads-store.js';
 import { dataUrl, seedJob } from '../support/job-factory.js';
 import { createTestApp, type TestContext } from '../support/test-app.js';
@@ -15,49 +17,95 @@ import {
   workerClient,
 } from './worker-helpers.js';
 
-// A bucket that freezes: every read hangs and no signal reaches it. With one second for an
-// answer's restores, 40 jobs restored four at a time would take ten seconds if each artifact
-// had its own second; one deadline per answer makes it about one.
+// A bucket that freezes: every read hangs. With one second for an answer's restores, 40 jobs
+// restored four at a time would take ten seconds if each artifact had its own second; one
+// deadline per answer makes it about one.
 const JOBS = 40;
-let dir: string;
-let store: HangingReadsStore;
-let ctx: TestContext;
-let tenant: Awaited<ReturnType<typeof createWorkerTenant>>;
-let worker: WorkerClient;
+const ENV = { OFFLOAD_THRESHOLD_BYTES: '1024', RESTORE_TIMEOUT_MS: '1000', REAPER_INTERVAL_SECONDS: '3600' };
 
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'restore-deadlines-'));
-  store = new HangingReadsStore(new FilesystemObjectStore(dir));
-  ctx = await createTestApp({
-    store,
-    env: { OFFLOAD_THRESHOLD_BYTES: '1024', RESTORE_TIMEOUT_MS: '1000', REAPER_INTERVAL_SECONDS: '3600' },
+interface Backend {
+  name: string;
+  start(): Promise<TestContext>;
+  /** Every read of an object from now on hangs (released by `thaw`). */
+  freeze(): void;
+  thaw(): void;
+  stop(): Promise<void>;
+}
+
+function filesystemBackend(): Backend {
+  let dir: string;
+  let store: HangingReadsStore;
+  return {
+    name: 'the file store (reads no signal reaches)',
+    async start() {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'restore-deadlines-'));
+      store = new HangingReadsStore(new FilesystemObjectStore(dir));
+      return createTestApp({ store, env: ENV });
+    },
+    freeze: () => store.hangAll(),
+    thaw: () => store?.release(),
+    stop: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+function gcsBackend(): Backend {
+  let gcs: FakeGcsServer;
+  let fault: { remove(): void } | undefined;
+  return {
+    name: 'GCS (downloads held by the server)',
+    async start() {
+      gcs = await startFakeGcsServer({ buckets: ['jobs'] });
+      const store = new GcsObjectStore({
+        bucket: 'jobs',
+        apiEndpoint: gcs.url,
+        projectId: 'test',
+        maxRetries: 0,
+      });
+      return createTestApp({ store, env: ENV });
+    },
+    freeze() {
+      fault = gcs.faults.add({ op: 'get', prefix: '', type: 'delay', ms: 60_000 });
+    },
+    thaw() {
+      fault?.remove();
+      fault = undefined;
+    },
+    stop: () => gcs.stop(),
+  };
+}
+
+describe.each([filesystemBackend(), gcsBackend()])('with $name frozen', (backend) => {
+  let ctx: TestContext;
+  let tenant: Awaited<ReturnType<typeof createWorkerTenant>>;
+  let worker: WorkerClient;
+
+  beforeAll(async () => {
+    ctx = await backend.start();
   });
-});
-afterAll(async () => {
-  store?.release();
-  await ctx?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    backend.thaw();
+    await ctx?.close();
+    await backend.stop();
+  });
 
-beforeEach(async () => {
-  store.release();
-  tenant = await createWorkerTenant(ctx);
-  worker = workerClient(ctx, tenant.workerKey);
-  for (let i = 0; i < JOBS; i++) {
-    await seedJob(ctx, tenant.organizationId, {
-      request: { document: { filename: `${i}.pdf`, url: dataUrl(2048, 'application/pdf', i).url } },
-    });
-  }
-  store.hangAll();
-});
+  beforeEach(async () => {
+    backend.thaw();
+    tenant = await createWorkerTenant(ctx);
+    worker = workerClient(ctx, tenant.workerKey);
+    for (let i = 0; i < JOBS; i++) {
+      await seedJob(ctx, tenant.organizationId, {
+        request: { document: { filename: `${i}.pdf`, url: dataUrl(2048, 'application/pdf', i).url } },
+      });
+    }
+    backend.freeze();
+  });
 
-const timed = async <T>(run: () => Promise<T>) => {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
-};
+  const timed = async <T>(run: () => Promise<T>) => {
+    const started = performance.now();
+    const value = await run();
+    return { value, ms: performance.now() - started };
+  };
 
-describe('with the object store frozen', () => {
   it('a claim answers within its restore deadline, with warnings and leases that have not run out', async () => {
     const { value: claimed, ms } = await timed(() => claimOk(worker, { limit: JOBS, lease_seconds: 60 }));
     expect(claimed).toHaveLength(JOBS);
