@@ -53,6 +53,16 @@ export async function findJobDetail(
     .executeTakeFirst();
 }
 
+/** Lightweight rows of many jobs in one statement (jobs_pkey), payloads aside. */
+export async function findJobDetailsByIds(db: Db, jobIds: readonly string[]): Promise<JobDetailRow[]> {
+  if (jobIds.length === 0) return [];
+  return db
+    .selectFrom('jobs')
+    .select(DETAIL_COLUMNS)
+    .where('id', '=', sql<string>`any(${[...jobIds]}::text[])`)
+    .execute();
+}
+
 /** By primary key: whether the job exists and is the organization's. */
 export async function jobBelongsTo(db: Db, organizationId: string, jobId: string): Promise<boolean> {
   const row = await db

@@ -3,84 +3,61 @@ import type { Config } from '../config.js';
 import type { JobDetailRow } from '../db/job-columns.js';
 import type { Database } from '../db/types.js';
 import type { Problem } from '../domain/job-shape.js';
-import type { LeaseRef } from '../domain/lease.js';
 import { afterFailedAttempt } from '../domain/retry-policy.js';
-import { endLease, finishAttempt, type LeasedJob } from './lease-repository.js';
-
-/**
- * How an attempt ends when its worker brings no result. Each function takes a job locked by
- * lockLeasedJob or lockExpiredLeases, in the caller's transaction, and ends the lease and the
- * attempt row together.
- */
-
-const leaseOf = (job: LeasedJob): LeaseRef => ({
-  organizationId: job.organization_id,
-  jobId: job.id,
-  leaseToken: job.lease_token,
-});
+import { countReleasedAttempts, endLeases, type LeasedJob, type LeaseEnding } from './lease-repository.js';
 
 /** RETRY_BASE_SECONDS and RETRY_MAX_SECONDS. */
 export type RetrySettings = Pick<Config, 'retryBaseSeconds' | 'retryMaxSeconds'>;
 
-export interface FailedAttempt {
+/** How an attempt ends when its worker brings no result. */
+export type AttemptEnd =
   /** `failed`: the worker reported it; `lease_expired`: the reaper took the lease back. */
-  outcome: 'failed' | 'lease_expired';
-  retryable: boolean;
-  error: Problem;
-}
+  | { kind: 'failed'; outcome: 'failed' | 'lease_expired'; retryable: boolean; error: Problem }
+  /** Handed back: queued again at once without using up an attempt. */
+  | { kind: 'released' }
+  /** The worker stopped because the client asked. */
+  | { kind: 'cancelled' };
 
 /**
- * A failure or a lapsed lease: queued again after a backoff while attempts remain and the failure
- * is retryable, cancelled when cancellation was asked, failed otherwise (domain/retry-policy.ts).
- * `releasedCount` is the job's released attempts, which do not use up an attempt.
+ * Ends the attempts of leased jobs locked by lockLeasedJobs or lockExpiredLeases, in the caller's
+ * transaction: three statements whatever the number of jobs (the released counts, the jobs, the
+ * attempts). Where each job goes is the domain's rule (domain/retry-policy.ts): a failure or a
+ * lapsed lease is queued again after a backoff while attempts remain and it is retryable, ends
+ * cancelled when cancellation was asked, and fails otherwise; a release queues it again at once
+ * (cancelled when that was asked); an acknowledged cancellation ends it cancelled.
  */
-export async function endFailedAttempt(
+export async function endAttempts(
   trx: Transaction<Database>,
-  job: LeasedJob,
-  releasedCount: number,
-  failure: FailedAttempt,
+  decided: readonly { job: LeasedJob; attemptEnd: AttemptEnd }[],
   options: { now: Date; settings: RetrySettings; random?: () => number },
-): Promise<JobDetailRow | undefined> {
-  const end = afterFailedAttempt(
-    {
-      attemptCount: job.attempt_count,
-      releasedCount,
-      maxAttempts: job.max_attempts,
-      cancelled: job.cancelled,
-    },
-    failure,
-    {
-      now: options.now,
-      backoff: {
-        baseSeconds: options.settings.retryBaseSeconds,
-        maxSeconds: options.settings.retryMaxSeconds,
-      },
-      random: options.random,
-    },
-  );
-  const row = await endLease(trx, leaseOf(job), end, {
-    now: options.now,
-    lastFailureCode: failure.error.code,
+): Promise<JobDetailRow[]> {
+  const { now, settings } = options;
+  const failing = decided.filter((d) => d.attemptEnd.kind === 'failed').map((d) => d.job.id);
+  const released = await countReleasedAttempts(trx, failing);
+  const backoff = { baseSeconds: settings.retryBaseSeconds, maxSeconds: settings.retryMaxSeconds };
+  const endings = decided.map(({ job, attemptEnd }): LeaseEnding => {
+    // The last case is `cancelled`, an acknowledged cancellation.
+    switch (attemptEnd.kind) {
+      case 'failed': {
+        const budget = {
+          attemptCount: job.attempt_count,
+          releasedCount: released.get(job.id) ?? 0,
+          maxAttempts: job.max_attempts,
+          cancelled: job.cancelled,
+        };
+        const end = afterFailedAttempt(budget, attemptEnd, { now, backoff, random: options.random });
+        const { outcome, error } = attemptEnd;
+        return { job, end, outcome, error, lastFailureCode: error.code };
+      }
+      case 'released':
+        return {
+          job,
+          end: job.cancelled ? { status: 'cancelled' } : { status: 'queued', runAfter: now },
+          outcome: 'released',
+        };
+      default:
+        return { job, end: { status: 'cancelled' }, outcome: 'cancelled' };
+    }
   });
-  await finishAttempt(trx, job.lease_token, failure.outcome, { now: options.now, error: failure.error });
-  return row;
-}
-
-/** Handed back: queued again at once without using up an attempt; cancelled when that was asked. */
-export async function endReleasedAttempt(trx: Transaction<Database>, job: LeasedJob, now: Date) {
-  const row = await endLease(
-    trx,
-    leaseOf(job),
-    job.cancelled ? { status: 'cancelled' } : { status: 'queued', runAfter: now },
-    { now },
-  );
-  await finishAttempt(trx, job.lease_token, 'released', { now });
-  return row;
-}
-
-/** The worker stopped because the client asked: the job ends cancelled. */
-export async function endCancelledAttempt(trx: Transaction<Database>, job: LeasedJob, now: Date) {
-  const row = await endLease(trx, leaseOf(job), { status: 'cancelled' }, { now });
-  await finishAttempt(trx, job.lease_token, 'cancelled', { now });
-  return row;
+  return endLeases(trx, endings, now);
 }

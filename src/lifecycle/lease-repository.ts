@@ -1,14 +1,11 @@
 import { sql, type Transaction } from 'kysely';
 import { DETAIL_COLUMNS, type JobDetailRow } from '../db/job-columns.js';
 import type { Database, Db, JobRow } from '../db/types.js';
-import type { ArtifactRecord } from '../domain/artifacts.js';
 import type { AttemptOutcome } from '../domain/attempt-outcomes.js';
-import { AppError } from '../domain/errors.js';
 import type { Problem } from '../domain/job-shape.js';
 import { LEASE_END_TRANSITIONS } from '../domain/job-transitions.js';
 import type { LeaseEnd, LeaseRef } from '../domain/lease.js';
-import { toArtifactRows } from './artifact-rows.js';
-import { statusAfter, statusAllows } from './transition-sql.js';
+import { jobStatusAllows, statusAfter, statusAllows } from './transition-sql.js';
 
 /** A job locked under a lease, with what deciding the end of its attempt needs. */
 export type LeasedJob = Pick<
@@ -26,38 +23,56 @@ const LEASED_COLUMNS = [
   'lease_owner',
 ] as const;
 
+/** `unnest` of the leases a batch names, for a join on the primary key (jobs_pkey). */
+const leaseRows = (leases: readonly LeaseRef[]) => sql`unnest(
+    ${leases.map((l) => l.jobId)}::text[],
+    ${leases.map((l) => l.organizationId)}::text[],
+    ${leases.map((l) => l.leaseToken)}::uuid[]
+  ) as l(job_id, organization_id, lease_token)`;
+
 /**
- * Heartbeat. The token is the fence: an expired lease the reaper has not taken back yet may be
- * renewed, since no other worker can hold the job.
+ * Heartbeats, one statement for the batch. The token is the fence: an expired lease the reaper has
+ * not taken back yet may be renewed, since no other worker can hold the job. Answers the leases
+ * still held; the others matched no row.
  */
-export async function renewLease(db: Db, lease: LeaseRef, leaseExpiresAt: Date, now: Date) {
-  return db
-    .updateTable('jobs')
-    .set({ lease_expires_at: leaseExpiresAt, updated_at: now })
-    .where('id', '=', lease.jobId)
-    .where('organization_id', '=', lease.organizationId)
-    .where(statusAllows('requeue'))
-    .where('lease_token', '=', lease.leaseToken)
-    .returning(['cancelled', 'lease_expires_at'])
-    .$narrowType<{ lease_expires_at: Date }>()
-    .executeTakeFirst();
+export async function renewLeases(
+  db: Db,
+  renewals: readonly { lease: LeaseRef; leaseSeconds: number }[],
+  now: Date,
+): Promise<{ id: string; cancelled: boolean; lease_expires_at: Date }[]> {
+  if (renewals.length === 0) return [];
+  const { rows } = await sql<{ id: string; cancelled: boolean; lease_expires_at: Date }>`
+    update jobs set lease_expires_at = ${now}::timestamptz + make_interval(secs => r.lease_seconds),
+      updated_at = ${now}
+    from unnest(
+      ${renewals.map((r) => r.lease.jobId)}::text[],
+      ${renewals.map((r) => r.lease.organizationId)}::text[],
+      ${renewals.map((r) => r.lease.leaseToken)}::uuid[],
+      ${renewals.map((r) => r.leaseSeconds)}::int[]
+    ) as r(job_id, organization_id, lease_token, lease_seconds)
+    where jobs.id = r.job_id and jobs.organization_id = r.organization_id
+      and ${statusAllows('requeue')} and jobs.lease_token = r.lease_token
+    returning jobs.id, jobs.cancelled, jobs.lease_expires_at`.execute(db);
+  return rows;
 }
 
-/** Locks the job while the caller decides how its attempt ends; undefined when the lease is not held. */
-export async function lockLeasedJob(
+/**
+ * Locks the leased jobs while the caller decides how their attempts end, in primary-key order so
+ * that two batches never wait on each other in a cycle. A lease not held is not in the answer.
+ */
+export async function lockLeasedJobs(
   trx: Transaction<Database>,
-  lease: LeaseRef,
-): Promise<LeasedJob | undefined> {
-  return trx
-    .selectFrom('jobs')
-    .select(LEASED_COLUMNS)
-    .where('id', '=', lease.jobId)
-    .where('organization_id', '=', lease.organizationId)
-    .where(statusAllows('requeue'))
-    .where('lease_token', '=', lease.leaseToken)
-    .$narrowType<{ lease_token: string }>()
-    .forUpdate()
-    .executeTakeFirst();
+  leases: readonly LeaseRef[],
+): Promise<LeasedJob[]> {
+  if (leases.length === 0) return [];
+  const columns = sql.join(LEASED_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
+  const { rows } = await sql<LeasedJob>`
+    select ${columns} from jobs join ${leaseRows(leases)}
+      on jobs.id = l.job_id and jobs.organization_id = l.organization_id and jobs.lease_token = l.lease_token
+    where ${statusAllows('requeue')}
+    order by jobs.id
+    for update of jobs`.execute(trx);
+  return rows;
 }
 
 /**
@@ -98,127 +113,58 @@ export async function countReleasedAttempts(
   return new Map(rows.map((r) => [r.job_id, Number(r.released)]));
 }
 
-/**
- * Ends a lease without a result (transitions `requeue`, `fail`, `endCancelled`), conditional on
- * the lease still being held: undefined when the job is no longer in progress under this token.
- * last_failure_code is kept as it was when `lastFailureCode` is undefined.
- */
-export async function endLease(
-  db: Db,
-  lease: LeaseRef,
-  end: LeaseEnd,
-  options: { now: Date; lastFailureCode?: string },
-): Promise<JobDetailRow | undefined> {
-  const { now } = options;
-  return db
-    .updateTable('jobs')
-    .set({
-      status: statusAfter(LEASE_END_TRANSITIONS[end.status]),
-      lease_owner: null,
-      lease_token: null,
-      lease_expires_at: null,
-      updated_at: now,
-      completed_at: end.status === 'queued' ? null : now,
-      error: end.status === 'failed' ? JSON.stringify(end.error) : null,
-      ...(end.status === 'queued' ? { run_after: end.runAfter } : {}),
-      ...(options.lastFailureCode === undefined ? {} : { last_failure_code: options.lastFailureCode }),
-    })
-    .where('id', '=', lease.jobId)
-    .where('organization_id', '=', lease.organizationId)
-    .where(statusAllows(LEASE_END_TRANSITIONS[end.status]))
-    .where('lease_token', '=', lease.leaseToken)
-    .returning(DETAIL_COLUMNS)
-    .executeTakeFirst();
+/** How one locked lease ends without a result, and what its attempt row records. */
+export interface LeaseEnding {
+  job: LeasedJob;
+  end: LeaseEnd;
+  outcome: AttemptOutcome;
+  /** Recorded on the attempt (and on the job when it fails). */
+  error?: Problem;
+  /** Undefined keeps the job's last_failure_code as it was. */
+  lastFailureCode?: string;
 }
 
 /**
- * One statement (transition `complete`), whatever the response: ends the lease, records the
- * attempt as succeeded and inserts the response's artifact rows, all conditional on the lease
- * still being held. Undefined when it is not; then nothing was written.
- *
- * With artifacts, the statement also takes over their objects' intents (storage/offloaded-write.ts):
- * it locks them first (storage_intents_pkey), completes only when every one is there, and then
- * deletes them. When one is missing, the sweeper has given up on it (its deadline passed) and may
- * be deleting its object: nothing is written, and this throws a 503. When the lease is not held,
- * the intents stay, for the caller to settle with the objects.
+ * Ends leases without a result (transitions `requeue`, `fail`, `endCancelled`) and records their
+ * attempts: one statement for the jobs and one for the attempts, whatever the batch size. Each
+ * lease must be locked (lockLeasedJobs, lockExpiredLeases) in the caller's transaction; the
+ * statement is still conditional on the lease being held.
  */
-export async function completeLease(
-  db: Db,
-  lease: LeaseRef,
-  result: { response: unknown; warnings: readonly Problem[] | null; artifacts: readonly ArtifactRecord[] },
+export async function endLeases(
+  trx: Transaction<Database>,
+  endings: readonly LeaseEnding[],
   now: Date,
-): Promise<JobDetailRow | undefined> {
-  const columns = sql.join(DETAIL_COLUMNS.map((c) => sql.ref(c)));
-  const artifacts = JSON.stringify(toArtifactRows(lease.jobId, result.artifacts));
-  const uris = result.artifacts.map((a) => a.storageUri);
-  // The intents of the artifacts' objects: locked before the update, which needs all of them,
-  // and deleted with it. The answer then always has one row, so that a missing intent shows.
-  const claim =
-    uris.length === 0
-      ? undefined
-      : {
-          lock: sql`intents as materialized (
-      select storage_uri from storage_intents where storage_uri = any(${uris}::text[]) for update
-    ),`,
-          allThere: sql`and (select count(*) from intents) = ${uris.length}`,
-          take: sql`, claimed as (
-      delete from storage_intents
-      where storage_uri in (select storage_uri from intents) and exists (select 1 from ended)
-    )`,
-          answer: sql`select ended.*, (select count(*) from intents) as claimable
-    from (values (1)) as one (x) left join ended on true`,
-        };
-  const { rows } = await sql<JobDetailRow & { claimable?: string }>`
-    with ${claim?.lock ?? sql``} ended as (
-      update jobs set status = ${statusAfter('complete')}, lease_owner = null, lease_token = null,
-        lease_expires_at = null, updated_at = ${now}, completed_at = ${now}, error = null,
-        response = ${JSON.stringify(result.response)}::json,
-        warnings = ${result.warnings === null ? null : JSON.stringify(result.warnings)}::jsonb
-      where id = ${lease.jobId} and organization_id = ${lease.organizationId}
-        and ${statusAllows('complete')} and lease_token = ${lease.leaseToken}
-        ${claim?.allThere ?? sql``}
-      returning ${columns}
-    ), attempt as (
-      update job_attempts set outcome = 'succeeded', finished_at = ${now}, error = null
-      where lease_token = ${lease.leaseToken} and outcome is null and exists (select 1 from ended)
-    ), artifacts as (
-      insert into job_artifacts (job_id, role, pointer, kind, storage_uri, byte_size, sha256, content_type)
-      select a.job_id, a.role, a.pointer, a.kind, a.storage_uri, a.byte_size, a.sha256, a.content_type
-      from jsonb_to_recordset(${artifacts}::jsonb) as a(job_id text, role text, pointer text, kind text,
-        storage_uri text, byte_size bigint, sha256 text, content_type text)
-      where exists (select 1 from ended)
-    )${claim?.take ?? sql``}
-    ${claim?.answer ?? sql`select * from ended`}
-  `.execute(db);
-  const [row] = rows;
-  if (!claim) return row;
-  const { claimable, ...job } = row;
-  if (job.id !== null) return job;
-  if (Number(claimable) < uris.length) {
-    throw new AppError(
-      'service_unavailable',
-      'Storing the response took too long; the lease is unchanged, try again.',
-      { job_id: lease.jobId },
-    );
-  }
-  return undefined;
-}
-
-/** Records how the attempt of this lease ended; only once. */
-export async function finishAttempt(
-  db: Db,
-  leaseToken: string,
-  outcome: AttemptOutcome,
-  options: { now: Date; error?: Problem },
-): Promise<void> {
-  await db
-    .updateTable('job_attempts')
-    .set({
-      outcome,
-      finished_at: options.now,
-      error: options.error === undefined ? null : JSON.stringify(options.error),
-    })
-    .where('lease_token', '=', leaseToken)
-    .where('outcome', 'is', null)
-    .execute();
+): Promise<JobDetailRow[]> {
+  if (endings.length === 0) return [];
+  const statuses = [...new Set(endings.map((e) => LEASE_END_TRANSITIONS[e.end.status]))];
+  const ends = endings.map(({ job, end, lastFailureCode }) => ({
+    job_id: job.id,
+    organization_id: job.organization_id,
+    lease_token: job.lease_token,
+    status: end.status,
+    run_after: end.status === 'queued' ? end.runAfter.toISOString() : null,
+    error: end.status === 'failed' ? end.error : null,
+    last_failure_code: lastFailureCode ?? null,
+  }));
+  const columns = sql.join(DETAIL_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
+  const { rows } = await sql<JobDetailRow>`
+    update jobs set status = e.status, lease_owner = null, lease_token = null, lease_expires_at = null,
+      updated_at = ${now}, completed_at = case when e.status = ${statusAfter('requeue')} then null else ${now}::timestamptz end,
+      error = e.error, run_after = coalesce(e.run_after, jobs.run_after),
+      last_failure_code = coalesce(e.last_failure_code, jobs.last_failure_code)
+    from jsonb_to_recordset(${JSON.stringify(ends)}::jsonb) as e(job_id text, organization_id text,
+      lease_token uuid, status text, run_after timestamptz, error jsonb, last_failure_code text)
+    where jobs.id = e.job_id and jobs.organization_id = e.organization_id
+      and ${jobStatusAllows(...statuses)} and jobs.lease_token = e.lease_token
+    returning ${columns}`.execute(trx);
+  const attempts = endings.map(({ job, outcome, error }) => ({
+    lease_token: job.lease_token,
+    outcome,
+    error: error ?? null,
+  }));
+  await sql`
+    update job_attempts set outcome = a.outcome, finished_at = ${now}, error = a.error
+    from jsonb_to_recordset(${JSON.stringify(attempts)}::jsonb) as a(lease_token uuid, outcome text, error jsonb)
+    where job_attempts.lease_token = a.lease_token and job_attempts.outcome is null`.execute(trx);
+  return rows;
 }

@@ -10,12 +10,21 @@ import { JOB_TRANSITIONS, type JobTransition } from '../domain/job-transitions.j
  * itself implies their predicate.
  */
 export function statusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
+  return statusOf(sql.raw('status'), transitions);
+}
+
+/** statusAllows for a statement where another relation has a `status` too. */
+export function jobStatusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
+  return statusOf(sql.raw('jobs.status'), transitions);
+}
+
+function statusOf(column: RawBuilder<unknown>, transitions: JobTransition[]): RawBuilder<boolean> {
   const from = [...new Set<JobStatus>(transitions.flatMap((t) => JOB_TRANSITIONS[t].from))];
   // Every status but one: the form of jobs_expiry_idx `where status <> 'expired'`.
   const others = JOB_STATUSES.filter((status) => !from.includes(status));
-  if (others.length === 1) return sql<boolean>`status <> ${sql.lit(others[0])}`;
-  if (from.length === 1) return sql<boolean>`status = ${sql.lit(from[0])}`;
-  return sql<boolean>`status in (${sql.join(from.map((status) => sql.lit(status)))})`;
+  if (others.length === 1) return sql<boolean>`${column} <> ${sql.lit(others[0])}`;
+  if (from.length === 1) return sql<boolean>`${column} = ${sql.lit(from[0])}`;
+  return sql<boolean>`${column} in (${sql.join(from.map((status) => sql.lit(status)))})`;
 }
 
 /** The status a transition ends in, as a literal of the statement's text. */

@@ -51,12 +51,18 @@ export const INTENT_MARGIN_MS = 300_000;
  * be stored after the cut) or that failed keep their intents until the deadline, so the 503 comes
  * at the timeout, not a second one later.
  */
-export async function writeWithOffload<T>(
-  deps: { db: Kysely<Database>; store: ObjectStore; clock: Clock },
+type Deps = { db: Kysely<Database>; store: ObjectStore; clock: Clock };
+
+/**
+ * The first half of writeWithOffload: validate, record the intents, offload. Objects of an offload
+ * that failed are settled here (deleted, or left to their intents); a storage failure is a 503
+ * (`options.unavailable`), a broken data URL a 422.
+ */
+export async function offloadForWrite(
+  deps: Deps,
   document: unknown,
   options: OffloadedWriteOptions,
-  write: (offloaded: OffloadResult) => Promise<T | undefined>,
-): Promise<T | undefined> {
+): Promise<OffloadResult> {
   const broken = findInvalidDataUrl(document);
   if (broken !== undefined) {
     throw new AppError(
@@ -75,9 +81,8 @@ export async function writeWithOffload<T>(
     planned = uris;
     return { writeBy };
   };
-  let offloaded: OffloadResult;
   try {
-    offloaded = await offloadDocument(deps.store, document, { ...options, beforeWrites });
+    return await offloadDocument(deps.store, document, { ...options, beforeWrites });
   } catch (error) {
     if (!(error instanceof OffloadError)) throw error;
     const attempted = new Set([...error.written, ...error.cut, ...error.failed].map((o) => o.storageUri));
@@ -89,20 +94,47 @@ export async function writeWithOffload<T>(
       cause: error.cause,
     });
   }
+}
+
+/**
+ * The second half: after the write that was to make the objects live. `written` false (the write
+ * did not happen: another create won, the lease was lost) or an error that says it did not happen
+ * deletes them now. An error whose outcome is unknown (the connection broke, no answer in time)
+ * may hide a commit that made them live and claimed their intents: then the intents decide, at
+ * their deadline.
+ */
+export async function settleOffloaded(
+  deps: Deps,
+  offloaded: OffloadResult,
+  options: Pick<OffloadedWriteOptions, 'jobId' | 'settings'>,
+  outcome: { written: boolean } | { error: unknown },
+): Promise<void> {
+  if (offloaded.artifacts.length === 0) return;
+  const notWritten =
+    'written' in outcome
+      ? !outcome.written
+      : outcome.error instanceof AppError || keepsConnection(outcome.error);
+  if (!notWritten) return;
+  await discardObjects(deps.db, deps.store, offloaded.artifacts, {
+    jobId: options.jobId,
+    timeoutMs: options.settings.storageWriteTimeoutMs,
+  });
+}
+
+export async function writeWithOffload<T>(
+  deps: Deps,
+  document: unknown,
+  options: OffloadedWriteOptions,
+  write: (offloaded: OffloadResult) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const offloaded = await offloadForWrite(deps, document, options);
   let written: T | undefined;
   try {
     written = await write(offloaded);
   } catch (error) {
-    // A write whose answer was lost (the connection broke, no answer in time) may have committed:
-    // its objects are then live and their intents claimed. Only a write known not to have
-    // happened deletes them now; otherwise the intents decide, at their deadline.
-    if (error instanceof AppError || keepsConnection(error)) {
-      await discardObjects(deps.db, deps.store, offloaded.artifacts, { jobId, timeoutMs });
-    }
+    await settleOffloaded(deps, offloaded, options, { error });
     throw error;
   }
-  if (written === undefined) {
-    await discardObjects(deps.db, deps.store, offloaded.artifacts, { jobId, timeoutMs });
-  }
+  await settleOffloaded(deps, offloaded, options, { written: written !== undefined });
   return written;
 }

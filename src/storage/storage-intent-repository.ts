@@ -3,7 +3,7 @@ import type { Db } from '../db/types.js';
 
 /**
  * Records the objects a write is about to store, all of them in one statement, before its first
- * upload: until a commit claims them (lifecycle/: the job's INSERT, `completeLease`), they belong
+ * upload: until a commit claims them (lifecycle/: the job's INSERT, `completeLeases`), they belong
  * to nothing but this row. One parameter for the URIs whatever their number, so that one prepared
  * statement serves every write.
  */

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { JobContext } from '../jobs/job-context.js';
 import { type PeriodicTask, startPeriodicTask } from '../lib/periodic-task.js';
-import { endFailedAttempt } from '../lifecycle/lease-endings.js';
-import { countReleasedAttempts, lockExpiredLeases } from '../lifecycle/lease-repository.js';
+import { endAttempts } from '../lifecycle/lease-endings.js';
+import { lockExpiredLeases } from '../lifecycle/lease-repository.js';
 
 export interface ReapResult {
   requeued: number;
@@ -23,26 +23,23 @@ export async function reapExpiredLeases(ctx: Pick<JobContext, 'db' | 'clock' | '
     const now = ctx.clock.now();
     const ended = await ctx.db.transaction().execute(async (trx) => {
       const jobs = await lockExpiredLeases(trx, now, batchSize);
-      const released = await countReleasedAttempts(
+      const rows = await endAttempts(
         trx,
-        jobs.map((j) => j.id),
-      );
-      const statuses: (string | undefined)[] = [];
-      for (const job of jobs) {
-        const error = {
-          code: 'lease_expired',
-          message: `Attempt ${job.attempt_count} ended: worker '${job.lease_owner}' stopped renewing its lease.`,
-        };
-        const row = await endFailedAttempt(
-          trx,
+        jobs.map((job) => ({
           job,
-          released.get(job.id) ?? 0,
-          { outcome: 'lease_expired', retryable: true, error },
-          { now, settings: ctx.config, random: ctx.random },
-        );
-        statuses.push(row?.status);
-      }
-      return statuses;
+          attemptEnd: {
+            kind: 'failed' as const,
+            outcome: 'lease_expired' as const,
+            retryable: true,
+            error: {
+              code: 'lease_expired',
+              message: `Attempt ${job.attempt_count} ended: worker '${job.lease_owner}' stopped renewing its lease.`,
+            },
+          },
+        })),
+        { now, settings: ctx.config, random: ctx.random },
+      );
+      return rows.map((row) => row.status);
     });
     for (const status of ended) {
       if (status === 'queued') total.requeued++;

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/types.js';
 import { statusAllows } from '../lifecycle/transition-sql.js';
 
@@ -22,23 +23,22 @@ export async function findNextRunAfter(
   return row?.next ?? undefined;
 }
 
-/** By primary key: what tells a stale token (409) from a job that is not the caller's (404). */
-export async function findLeaseState(db: Db, organizationId: string, jobId: string) {
+/** By primary key, for the reports of a batch that matched no lease: where each job is now. */
+export async function findLeaseStates(db: Db, jobIds: readonly string[]) {
+  if (jobIds.length === 0) return [];
   return db
     .selectFrom('jobs')
-    .select(['status', 'lease_token', 'cancelled'])
-    .where('id', '=', jobId)
-    .where('organization_id', '=', organizationId)
-    .executeTakeFirst();
+    .select(['id', 'organization_id', 'status'])
+    .where('id', '=', sql<string>`any(${[...jobIds]}::text[])`)
+    .execute();
 }
 
-/** How the attempt of this lease ended (null while it runs; undefined when there is none). */
-export async function findAttemptOutcome(db: Db, jobId: string, leaseToken: string) {
-  const row = await db
+/** How the attempts of these leases ended (job_attempts_lease_token_key): to recognise a resent report. */
+export async function findAttemptOutcomes(db: Db, leaseTokens: readonly string[]) {
+  if (leaseTokens.length === 0) return [];
+  return db
     .selectFrom('job_attempts')
-    .select('outcome')
-    .where('job_id', '=', jobId)
-    .where('lease_token', '=', leaseToken)
-    .executeTakeFirst();
-  return row?.outcome;
+    .select(['job_id', 'lease_token', 'outcome'])
+    .where('lease_token', '=', sql<string>`any(${[...leaseTokens]}::uuid[])`)
+    .execute();
 }
