@@ -26,6 +26,7 @@ import { jobContextPlugin } from './plugins/job-context.js';
 import { notificationsPlugin } from './plugins/notifications.js';
 import { objectStorePlugin } from './plugins/object-store.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { reportRoutes } from './workers/report-routes.js';
 import { workerRoutes } from './workers/worker-routes.js';
 
 export interface AppDeps {
@@ -124,6 +125,7 @@ export async function buildApp(deps: AppDeps) {
         async (workerApi) => {
           requireScopes(workerApi, authenticate, ['worker']);
           await workerApi.register(workerRoutes, { ctx });
+          await workerApi.register(reportRoutes, { ctx });
         },
         { prefix: '/v1/worker' },
       );

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../domain/errors.js';
 import { isDatabaseUnavailable, noteDatabaseUnavailable } from './database-errors.js';
+import { validationError } from './validation-errors.js';
 
 interface ErrorPayload {
   detail: { code: string; message: string; details?: Record<string, unknown> };
@@ -8,44 +9,6 @@ interface ErrorPayload {
 
 function payload(code: ErrorCode | string, message: string, details?: Record<string, unknown>): ErrorPayload {
   return { detail: details ? { code, message, details } : { code, message } };
-}
-
-const LOCATION: Record<string, string> = {
-  querystring: 'query parameter',
-  params: 'path parameter',
-  body: 'body field',
-  headers: 'header',
-};
-
-/** One precise sentence for the first schema violation, naming the field. */
-function validationPayload(error: FastifyError): ErrorPayload {
-  const context = error.validationContext ?? 'body';
-  const first = error.validation?.[0];
-  const params = (first?.params ?? {}) as Record<string, unknown>;
-  let field = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-  if (first?.keyword === 'required')
-    field = [field, String(params.missingProperty)].filter(Boolean).join('.');
-  if (first?.keyword === 'additionalProperties') {
-    field = [field, String(params.additionalProperty)].filter(Boolean).join('.');
-  }
-  let reason = first?.message ?? 'is invalid';
-  if (first?.keyword === 'enum') reason = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
-  if (first?.keyword === 'required') reason = 'is required';
-  const description = (first as { parentSchema?: { description?: unknown } } | undefined)?.parentSchema
-    ?.description;
-  if (first?.keyword === 'pattern' && typeof description === 'string') {
-    reason = `expected ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}`;
-  }
-  if (first?.keyword === 'additionalProperties') reason = 'is not allowed';
-  if (context === 'body' && !field && first?.keyword === 'type') {
-    return payload('invalid_request', 'The request body must be a JSON object.', {
-      location: 'body',
-      field: null,
-    });
-  }
-  const where = LOCATION[context] ?? context;
-  const message = field ? `Invalid ${where} '${field}': ${reason}.` : `Invalid ${context}: ${reason}.`;
-  return payload('invalid_request', message, { location: context, field: field || null });
 }
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -59,7 +22,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     }
     return reply.status(error.statusCode).send(payload(error.code, error.message, error.details));
   }
-  if (error.validation) return reply.status(400).send(validationPayload(error));
+  if (error.validation) {
+    const invalid = validationError(error.validation, error.validationContext ?? 'body');
+    return reply.status(400).send(payload(invalid.code, invalid.message, invalid.details));
+  }
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return reply
       .status(413)

@@ -7,14 +7,15 @@ export const QueryBoolean = (description: string) =>
 
 export const isTrue = (value: string | undefined) => value === 'true' || value === '1';
 
+/** What an error says: the `detail` of the error body, and the `error` of a refused report. */
+export const ErrorDetail = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  details: Type.Optional(StringMap(Type.Unknown())),
+});
+
 export const ErrorBody = Type.Object(
-  {
-    detail: Type.Object({
-      code: Type.String(),
-      message: Type.String(),
-      details: Type.Optional(StringMap(Type.Unknown())),
-    }),
-  },
+  { detail: ErrorDetail },
   { description: 'The one shape of every error answer.' },
 );
 

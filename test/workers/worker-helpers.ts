@@ -41,6 +41,7 @@ export function workerClient(ctx: TestContext, key: string) {
     });
   return {
     claim: (body: Record<string, unknown>) => post('/claim', { worker_id: 'worker-1', ...body }),
+    reports: (reports: Record<string, unknown>[]) => post('/reports', { reports }),
     heartbeat: (jobId: string, body: Record<string, unknown>) => post(`/jobs/${jobId}/heartbeat`, body),
     complete: (jobId: string, body: Record<string, unknown>) => post(`/jobs/${jobId}/complete`, body),
     fail: (jobId: string, body: Record<string, unknown>) => post(`/jobs/${jobId}/fail`, body),
