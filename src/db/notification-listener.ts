@@ -5,7 +5,10 @@ import { describeDatabaseError } from './database-errors.js';
 
 /** The channels of the jobs trigger (migration 0002). Payload: the job id, on insert and on every status or cancelled change. */
 export const JOB_CHANGED_CHANNEL = 'job_changed';
-/** Payload: the job's endpoint, when a job becomes queued (inserted so, or moved back there). */
+/**
+ * Payload: `<organization_id> <endpoint>` of a job that becomes queued (inserted so, or moved back
+ * there); migration 0006.
+ */
 export const JOB_QUEUED_CHANNEL = 'job_queued';
 
 export interface NotificationListener {

@@ -1,3 +1,4 @@
+import { JOB_QUEUED_CHANNEL } from '../db/notification-listener.js';
 import type { JobView } from '../domain/job-shape.js';
 import type { JobContext } from '../jobs/job-context.js';
 import { type PresentOptions, presentJob, restoreDeadline } from '../jobs/job-reader.js';
@@ -98,8 +99,10 @@ export async function claimJobs(
   // Subscribed before the first look, so a job queued between that look and the wait is not missed.
   const unsubscribe = ctx.listener
     ? [
-        ctx.listener.subscribe('job_queued', (endpoint) => {
-          if (!wanted || wanted.has(endpoint)) onNotify();
+        ctx.listener.subscribe(JOB_QUEUED_CHANNEL, (payload) => {
+          // `<organization_id> <endpoint>` (migration 0006): only a job this claim could take wakes it.
+          const [organizationId, endpoint] = payload.split(' ');
+          if (organizationId === input.organizationId && (!wanted || wanted.has(endpoint))) onNotify();
         }),
         // Notifications sent while the listener reconnected are lost: look again.
         ctx.listener.onReconnect(onNotify),

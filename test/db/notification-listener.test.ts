@@ -170,7 +170,7 @@ describe('notification listener', () => {
   });
 });
 
-describe('jobs trigger (migration 0002)', () => {
+describe('jobs trigger (migrations 0002 and 0006)', () => {
   it('notifies job_changed on insert and on status or cancelled changes only, job_queued on becoming queued', async () => {
     const { listener } = await startListener();
     const changed: string[] = [];
@@ -203,7 +203,7 @@ describe('jobs trigger (migration 0002)', () => {
     await insert(b, 'validating');
     await flush(listener);
     expect(changed).toEqual([a, b]);
-    expect(queued).toEqual(['/v1/queued']);
+    expect(queued).toEqual([`${org.id} /v1/queued`]);
 
     // Neither a lease renewal nor a same-value status write notifies anyone.
     await update(a, { lease_expires_at: new Date(), updated_at: new Date() });
@@ -218,6 +218,6 @@ describe('jobs trigger (migration 0002)', () => {
     await update(a, { run_after: new Date(Date.now() + 1000) });
     await flush(listener);
     expect(changed).toEqual([a, b, b, a, a, a]);
-    expect(queued).toEqual(['/v1/queued', '/v1/validating', '/v1/queued']);
+    expect(queued).toEqual([`${org.id} /v1/queued`, `${org.id} /v1/validating`, `${org.id} /v1/queued`]);
   });
 });
