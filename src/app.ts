@@ -123,7 +123,7 @@ export async function buildApp(deps: AppDeps) {
 
       await root.register(
         async (workerApi) => {
-          requireScopes(workerApi, authenticate, ['worker']);
+          requireScopes(workerApi, authenticate, ['worker', 'fleet']);
           await workerApi.register(workerRoutes, { ctx });
           await workerApi.register(reportRoutes, { ctx });
         },

@@ -4,7 +4,12 @@ import pino from 'pino';
 import { type App, buildApp } from './app.js';
 import { insertApiKey, listApiKeys, revokeApiKey } from './auth/api-key-repository.js';
 import { generateApiKey } from './auth/api-keys.js';
-import { findOrganization, insertOrganization, listOrganizations } from './auth/organization-repository.js';
+import {
+  findOrganization,
+  insertOrganization,
+  listOrganizations,
+  setMaxInFlight,
+} from './auth/organization-repository.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openProcessDatabase } from './db/process-database.js';
 import { API_KEY_SCOPES, type ApiKeyScope } from './domain/api-key-scopes.js';
@@ -19,6 +24,11 @@ const USAGE = `Usage: npm run cli -- <command> [options]
   org list                            list organizations
   key create --org <id> [--scope client|worker|admin] [--name <text>]
                                       create an API key; the key is printed once and never again
+  key create --scope fleet [--name <text>]
+                                      create a fleet key (the operator's workers: claims and reports
+                                      the jobs of every organization, in turn); printed once
+  org set <org_id> --max-in-flight <n|none>
+                                      at most n of the organization's jobs in progress at once
   key list [--org <id>]               list keys (display prefix, scope, revoked)
   key revoke <key_id>                 revoke a key (effective within API_KEY_CACHE_TTL_SECONDS)
   migrate                             apply pending database migrations
@@ -42,8 +52,8 @@ function scopeOf(value: string | undefined): ApiKeyScope {
   return scope as ApiKeyScope;
 }
 
-async function createKey(app: App, organizationId: string, scope: ApiKeyScope, name: string | null) {
-  if (!(await findOrganization(app.db, organizationId))) {
+async function createKey(app: App, organizationId: string | null, scope: ApiKeyScope, name: string | null) {
+  if (organizationId !== null && !(await findOrganization(app.db, organizationId))) {
     throw new UsageError(`no organization with id ${organizationId} (see: org list)`);
   }
   const { key, hash, displayPrefix } = generateApiKey();
@@ -62,6 +72,7 @@ async function run(app: App, config: Config, args: string[]) {
       file: { type: 'string' },
       endpoint: { type: 'string' },
       metadata: { type: 'string' },
+      'max-in-flight': { type: 'string' },
     },
   });
   const [group, action, arg] = positionals;
@@ -96,8 +107,27 @@ async function run(app: App, config: Config, args: string[]) {
       print(await listOrganizations(app.db));
       return;
     case 'key create': {
-      if (!values.org) throw new UsageError('key create needs --org <organization id>');
-      print(await createKey(app, values.org, scopeOf(values.scope), values.name ?? null));
+      const scope = scopeOf(values.scope);
+      if (scope === 'fleet') {
+        if (values.org) throw new UsageError('a fleet key belongs to no organization: leave out --org');
+        print(await createKey(app, null, scope, values.name ?? null));
+        return;
+      }
+      if (!values.org) throw new UsageError('key create needs --org <organization id> (or --scope fleet)');
+      print(await createKey(app, values.org, scope, values.name ?? null));
+      return;
+    }
+    case 'org set': {
+      const limit = values['max-in-flight'];
+      if (!arg || limit === undefined)
+        throw new UsageError('org set needs <org_id> --max-in-flight <n|none>');
+      const maxInFlight = limit === 'none' ? null : Number(limit);
+      if (maxInFlight !== null && !(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
+        throw new UsageError('--max-in-flight must be a whole number of at least 1, or none');
+      }
+      const org = await setMaxInFlight(app.db, arg, maxInFlight);
+      if (!org) throw new UsageError(`no organization with id ${arg} (see: org list)`);
+      print(org);
       return;
     }
     case 'key list':

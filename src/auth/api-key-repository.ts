@@ -5,7 +5,8 @@ import { newApiKeyId } from '../domain/ids.js';
 
 export interface ActiveApiKey {
   id: string;
-  organizationId: string;
+  /** Null for a fleet key: it serves every organization. */
+  organizationId: string | null;
   scope: ApiKeyScope;
 }
 
@@ -25,7 +26,8 @@ export async function findActiveApiKeyByHash(
 export async function insertApiKey(
   db: Kysely<Database>,
   key: {
-    organizationId: string;
+    /** Null for a fleet key. */
+    organizationId: string | null;
     name: string | null;
     scope: ApiKeyScope;
     keyHash: string;

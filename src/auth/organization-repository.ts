@@ -19,5 +19,19 @@ export async function findOrganization(db: Kysely<Database>, id: string) {
 }
 
 export async function listOrganizations(db: Kysely<Database>) {
-  return db.selectFrom('organizations').select(['id', 'name', 'created_at']).orderBy('created_at').execute();
+  return db
+    .selectFrom('organizations')
+    .select(['id', 'name', 'max_in_flight', 'created_at'])
+    .orderBy('created_at')
+    .execute();
+}
+
+/** Sets (or clears, with null) how many of the organization's jobs may be in progress at once. */
+export async function setMaxInFlight(db: Kysely<Database>, id: string, maxInFlight: number | null) {
+  return db
+    .updateTable('organizations')
+    .set({ max_in_flight: maxInFlight })
+    .where('id', '=', id)
+    .returning(['id', 'name', 'max_in_flight', 'created_at'])
+    .executeTakeFirst();
 }

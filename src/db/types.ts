@@ -12,12 +12,15 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 export interface OrganizationsTable {
   id: string;
   name: string;
+  /** At most this many of its jobs in progress at once; null: no limit. */
+  max_in_flight: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
 export interface ApiKeysTable {
   id: string;
-  organization_id: string;
+  /** Null for a fleet key, which serves every organization. */
+  organization_id: string | null;
   name: string | null;
   scope: ApiKeyScope;
   key_hash: string;

@@ -2,7 +2,8 @@ import type { Problem } from './job-shape.js';
 
 /** What every worker report names: the job, its organization, and the lease the worker holds. */
 export interface LeaseRef {
-  organizationId: string;
+  /** The caller's organization; null for a fleet key, which may report any organization's jobs. */
+  organizationId: string | null;
   jobId: string;
   leaseToken: string;
 }

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ownOrganization } from '../http/caller.js';
 import { errorResponses } from '../http/schema-helpers.js';
 import { readJobAttempts } from './job-attempts.js';
 import type { JobContext } from './job-context.js';
@@ -21,7 +22,7 @@ export const jobAttemptRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = 
     },
     async (request) => ({
       object: 'list' as const,
-      data: await readJobAttempts(ctx, request.auth.organizationId, request.params.job_id),
+      data: await readJobAttempts(ctx, ownOrganization(request), request.params.job_id),
     }),
   );
 };

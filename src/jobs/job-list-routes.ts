@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { normaliseEndpoint } from '../domain/endpoints.js';
 import { AppError } from '../domain/errors.js';
 import type { JobView } from '../domain/job-shape.js';
+import { ownOrganization } from '../http/caller.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
 import { findUnstorableJson } from '../http/storable-json.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
@@ -126,7 +127,7 @@ export const jobListRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
     },
     async (request) => {
       const { query } = request;
-      const { organizationId } = request.auth;
+      const organizationId = ownOrganization(request);
       const include = { request: isTrue(query.include_request), response: isTrue(query.include_response) };
       if (include.response && query.limit > LIST_MAX_LIMIT_WITH_RESPONSE) {
         throw invalidQuery(

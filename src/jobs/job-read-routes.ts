@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { JobSchema, JobStatusSchema } from '../domain/job-shape.js';
+import { ownOrganization } from '../http/caller.js';
 import { errorResponses, isTrue } from '../http/schema-helpers.js';
 import type { JobContext } from './job-context.js';
 import { readJob } from './job-reader.js';
@@ -40,7 +41,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
         request: isTrue(request.query.include_request),
         response: isTrue(request.query.include_response),
       };
-      return readJob(ctx, request.auth.organizationId, request.params.job_id, include, request.log);
+      return readJob(ctx, ownOrganization(request), request.params.job_id, include, request.log);
     },
   );
 
@@ -70,7 +71,7 @@ export const jobReadRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asy
       const answer = await readStatusAnswer(
         { db: ctx.db, listener: ctx.listener, reread },
         {
-          organizationId: request.auth.organizationId,
+          organizationId: ownOrganization(request),
           jobId: request.params.job_id,
           waitSeconds: request.query.wait_seconds ?? 0,
           ifNoneMatch: request.headers['if-none-match'],

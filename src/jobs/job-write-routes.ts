@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { normaliseEndpoint } from '../domain/endpoints.js';
 import { AppError } from '../domain/errors.js';
 import { JobSchema } from '../domain/job-shape.js';
+import { ownOrganization } from '../http/caller.js';
 import { errorResponses } from '../http/schema-helpers.js';
 import { checkEndpointRequirements } from './endpoint-requirements.js';
 import type { JobContext } from './job-context.js';
@@ -52,7 +53,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = as
         });
       }
       const result = await createJob(ctx, {
-        organizationId: request.auth.organizationId,
+        organizationId: ownOrganization(request),
         endpoint,
         request: body.request,
         metadata: body.metadata ?? null,
@@ -77,7 +78,7 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = as
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => lightweightView(await cancel(ctx, request.auth.organizationId, request.params.job_id)),
+    async (request) => lightweightView(await cancel(ctx, ownOrganization(request), request.params.job_id)),
   );
 
   app.post(
@@ -93,6 +94,6 @@ export const jobWriteRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = as
         response: { 200: JobSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => lightweightView(await retry(ctx, request.auth.organizationId, request.params.job_id)),
+    async (request) => lightweightView(await retry(ctx, ownOrganization(request), request.params.job_id)),
   );
 };

@@ -68,7 +68,7 @@ export async function completeLeases(
         lease_expires_at = null, updated_at = ${now}, completed_at = ${now}, error = null,
         response = r.response, warnings = r.warnings
       from ready r
-      where jobs.id = r.job_id and jobs.organization_id = r.organization_id
+      where jobs.id = r.job_id and (r.organization_id is null or jobs.organization_id = r.organization_id)
         and ${statusAllows('complete')} and jobs.lease_token = r.lease_token
       returning ${columns}, r.n, r.lease_token as ended_token, r.uris
     ), attempts as (

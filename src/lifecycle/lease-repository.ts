@@ -50,7 +50,7 @@ export async function renewLeases(
       ${renewals.map((r) => r.lease.leaseToken)}::uuid[],
       ${renewals.map((r) => r.leaseSeconds)}::int[]
     ) as r(job_id, organization_id, lease_token, lease_seconds)
-    where jobs.id = r.job_id and jobs.organization_id = r.organization_id
+    where jobs.id = r.job_id and (r.organization_id is null or jobs.organization_id = r.organization_id)
       and ${statusAllows('requeue')} and jobs.lease_token = r.lease_token
     returning jobs.id, jobs.cancelled, jobs.lease_expires_at`.execute(db);
   return rows;
@@ -68,7 +68,8 @@ export async function lockLeasedJobs(
   const columns = sql.join(LEASED_COLUMNS.map((c) => sql.ref(`jobs.${c}`)));
   const { rows } = await sql<LeasedJob>`
     select ${columns} from jobs join ${leaseRows(leases)}
-      on jobs.id = l.job_id and jobs.organization_id = l.organization_id and jobs.lease_token = l.lease_token
+      on jobs.id = l.job_id and jobs.lease_token = l.lease_token
+        and (l.organization_id is null or jobs.organization_id = l.organization_id)
     where ${statusAllows('requeue')}
     order by jobs.id
     for update of jobs`.execute(trx);

@@ -18,6 +18,11 @@ export function jobStatusAllows(...transitions: JobTransition[]): RawBuilder<boo
   return statusOf(sql.raw('jobs.status'), transitions);
 }
 
+/** statusAllows for a statement that names jobs `j`. */
+export function jobAliasStatusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
+  return statusOf(sql.raw('j.status'), transitions);
+}
+
 function statusOf(column: RawBuilder<unknown>, transitions: JobTransition[]): RawBuilder<boolean> {
   const from = [...new Set<JobStatus>(transitions.flatMap((t) => JOB_TRANSITIONS[t].from))];
   // Every status but one: the form of jobs_expiry_idx `where status <> 'expired'`.

@@ -3,12 +3,20 @@ import type { JobView } from '../domain/job-shape.js';
 import type { JobContext } from '../jobs/job-context.js';
 import { type PresentOptions, presentJob, restoreDeadline } from '../jobs/job-reader.js';
 import { mapWithConcurrency } from '../lib/concurrency.js';
-import { type ClaimedJobRow, claimQueuedJobs } from '../lifecycle/claim-repository.js';
+import {
+  type ClaimedJobRow,
+  claimQueuedJobs,
+  lockLimitedOrganizations,
+} from '../lifecycle/claim-repository.js';
+import type { LimitedOrganizations } from './limited-organizations.js';
 import { release } from './worker-reports.js';
 import { findNextRunAfter } from './worker-repository.js';
 
 export interface ClaimRequest {
-  organizationId: string;
+  /** The organizations whose jobs may be claimed; null for every one (a fleet key without a filter). */
+  organizationIds: readonly string[] | null;
+  /** Which organizations have a max_in_flight: those claims take their claim lock first. */
+  limits: LimitedOrganizations;
   workerId: string;
   /** Stored (`/v1/...`) forms; null for every endpoint. */
   endpoints: readonly string[] | null;
@@ -28,15 +36,26 @@ export interface ClaimedJob {
 const FALLBACK_POLL_MS = 1000;
 const RESTORES_AT_ONCE = 4;
 
+/**
+ * One claim statement; in a transaction that first takes the claim locks of the limited
+ * organizations it may serve, when there are any, so that it counts their jobs in progress alone.
+ */
 async function claimOnce(ctx: JobContext, input: ClaimRequest): Promise<ClaimedJobRow[]> {
   const now = ctx.clock.now();
-  return claimQueuedJobs(ctx.db, {
-    organizationId: input.organizationId,
+  const query = {
+    organizationIds: input.organizationIds,
     workerId: input.workerId,
     endpoints: input.endpoints,
     limit: input.limit,
     leaseExpiresAt: new Date(now.getTime() + input.leaseSeconds * 1000),
     now,
+  };
+  if (!(await input.limits.anyAmong(input.organizationIds))) {
+    return claimQueuedJobs(ctx.db, { ...query, lockedOrganizationIds: [] });
+  }
+  return ctx.db.transaction().execute(async (trx) => {
+    const locked = await lockLimitedOrganizations(trx, input.organizationIds);
+    return claimQueuedJobs(trx, { ...query, lockedOrganizationIds: locked });
   });
 }
 
@@ -102,7 +121,8 @@ export async function claimJobs(
         ctx.listener.subscribe(JOB_QUEUED_CHANNEL, (payload) => {
           // `<organization_id> <endpoint>` (migration 0006): only a job this claim could take wakes it.
           const [organizationId, endpoint] = payload.split(' ');
-          if (organizationId === input.organizationId && (!wanted || wanted.has(endpoint))) onNotify();
+          const mine = input.organizationIds === null || input.organizationIds.includes(organizationId);
+          if (mine && (!wanted || wanted.has(endpoint))) onNotify();
         }),
         // Notifications sent while the listener reconnected are lost: look again.
         ctx.listener.onReconnect(onNotify),
@@ -146,7 +166,7 @@ async function deliver(
   const handBack = () =>
     Promise.allSettled(
       rows.map((row) =>
-        release(ctx, { organizationId: input.organizationId, jobId: row.id, leaseToken: row.lease_token }),
+        release(ctx, { organizationId: row.organization_id, jobId: row.id, leaseToken: row.lease_token }),
       ),
     );
   let claimed: ClaimedJob[];

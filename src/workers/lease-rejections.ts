@@ -66,11 +66,13 @@ export async function explainUnmatched(ctx: JobContext, items: readonly Unmatche
   return items.map((item): Explained => {
     const { lease } = item;
     const row = detailOf.get(lease.jobId);
-    if (isResend(item) && row && row.organization_id === lease.organizationId) {
+    const callers = (organizationId: string) =>
+      lease.organizationId === null || organizationId === lease.organizationId;
+    if (isResend(item) && row && callers(row.organization_id)) {
       return { ok: true, job: lightweightView(row) };
     }
     const state = stateOf.get(lease.jobId);
-    if (!state || state.organization_id !== lease.organizationId) {
+    if (!state || !callers(state.organization_id)) {
       return { ok: false, error: jobNotFound(lease.jobId) };
     }
     return { ok: false, error: rejection(lease, state.status) };

@@ -11,6 +11,7 @@ import { lockLeasedJobs, renewLeases } from '../lifecycle/lease-repository.js';
 import type { OffloadResult } from '../storage/artifact-offloader.js';
 import { type OffloadedWriteOptions, offloadForWrite, settleOffloaded } from '../storage/offloaded-write.js';
 import { explainUnmatched, type Unmatched } from './lease-rejections.js';
+import { findLeaseStates } from './worker-repository.js';
 
 /** What a lease holder reports, by itself or in a batch of them. */
 export type Report =
@@ -130,9 +131,16 @@ async function applyCompletions(
   unmatched: (Unmatched & { index: number })[],
 ) {
   if (items.length === 0) return;
+  // A fleet key names no organization; the objects of a job still go under its organization's.
+  const fleetJobs = items
+    .filter((i) => i.report.lease.organizationId === null)
+    .map((i) => i.report.lease.jobId);
+  const organizationOf = new Map(
+    (await findLeaseStates(ctx.db, fleetJobs)).map((row) => [row.id, row.organization_id]),
+  );
   const optionsOf = (lease: LeaseRef): OffloadedWriteOptions => ({
     jobId: lease.jobId,
-    keyPrefix: `${lease.organizationId}/${lease.jobId}/${lease.leaseToken}/${randomId(8)}`,
+    keyPrefix: `${lease.organizationId ?? organizationOf.get(lease.jobId) ?? 'unknown'}/${lease.jobId}/${lease.leaseToken}/${randomId(8)}`,
     role: 'response',
     settings: ctx.config,
     unavailable: {

@@ -17,7 +17,7 @@ import {
 } from './report-schemas.js';
 
 /** What a report item asks, in the terms of report-batch.ts. */
-function toReport(item: ReportItem, organizationId: string, defaultLeaseSeconds: number): Report {
+function toReport(item: ReportItem, organizationId: string | null, defaultLeaseSeconds: number): Report {
   const lease = { organizationId, jobId: item.job_id, leaseToken: item.lease_token.toLowerCase() };
   switch (item.type) {
     case 'heartbeat':

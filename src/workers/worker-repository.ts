@@ -10,13 +10,13 @@ import { statusAllows } from '../lifecycle/transition-sql.js';
  */
 export async function findNextRunAfter(
   db: Db,
-  q: { organizationId: string; endpoints: readonly string[] | null; now: Date },
+  q: { organizationIds: readonly string[] | null; endpoints: readonly string[] | null; now: Date },
 ): Promise<Date | undefined> {
   const row = await db
     .selectFrom('jobs')
     .select((eb) => eb.fn.min('run_after').as('next'))
     .where(statusAllows('claim'))
-    .where('organization_id', '=', q.organizationId)
+    .$if(q.organizationIds !== null, (qb) => qb.where('organization_id', 'in', q.organizationIds as string[]))
     .where('run_after', '>', q.now)
     .$if(q.endpoints !== null, (qb) => qb.where('endpoint', 'in', q.endpoints as string[]))
     .executeTakeFirst();

@@ -6,6 +6,7 @@ import { errorResponses } from '../http/schema-helpers.js';
 import type { JobContext } from '../jobs/job-context.js';
 import { JobParamsSchema } from '../jobs/job-schemas.js';
 import { claimJobs } from './job-claimer.js';
+import { createLimitedOrganizations } from './limited-organizations.js';
 import { acknowledgeCancel, complete, fail, heartbeat, release } from './worker-reports.js';
 import {
   ClaimResponseSchema,
@@ -32,6 +33,25 @@ function normaliseEndpoints(requested: readonly string[] | undefined, allowed: R
   return [...stored];
 }
 
+/**
+ * Whose jobs a claim may take: its own organization's for an organization's key; for a fleet
+ * key, every organization's, or those of `organization_ids` when it names some.
+ */
+function claimedOrganizations(
+  own: string | null,
+  asked: readonly string[] | undefined,
+): readonly string[] | null {
+  if (own === null) return asked === undefined ? null : [...new Set(asked)];
+  if (asked !== undefined && asked.some((id) => id !== own)) {
+    throw new AppError(
+      'invalid_request',
+      "Invalid body field 'organization_ids': only a fleet key may claim the jobs of other organizations.",
+      { location: 'body', field: 'organization_ids' },
+    );
+  }
+  return [own];
+}
+
 /** The worker protocol: claim, heartbeat, and one report per claimed job. Mounted at /v1/worker. */
 export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = async (app, { ctx }) => {
   const { leaseSeconds, maxLeaseSeconds } = ctx.config;
@@ -40,6 +60,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asyn
     defaultLeaseSeconds: leaseSeconds,
   });
   const tags = ['worker'];
+  const limits = createLimitedOrganizations(ctx.db);
   const reportErrors = errorResponses(400, 401, 403, 404, 409);
 
   // Waiting claims end at shutdown instead of holding it up for their whole wait.
@@ -73,7 +94,8 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asyn
         const data = await claimJobs(
           ctx,
           {
-            organizationId: request.auth.organizationId,
+            organizationIds: claimedOrganizations(request.auth.organizationId, body.organization_ids),
+            limits,
             workerId: body.worker_id,
             endpoints: normaliseEndpoints(body.endpoints, ctx.endpoints),
             limit: body.limit ?? 1,
@@ -92,7 +114,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asyn
   );
 
   const lease = (
-    request: { auth: { organizationId: string }; params: { job_id: string } },
+    request: { auth: { organizationId: string | null }; params: { job_id: string } },
     token: string,
   ) => ({
     organizationId: request.auth.organizationId,

@@ -44,6 +44,14 @@ export function leaseBodySchemas(limits: { maxLeaseSeconds: number; defaultLease
         description: "Claim only jobs for these endpoints ('/v1' prefix optional). Default: every endpoint.",
       }),
     ),
+    organization_ids: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
+        minItems: 1,
+        maxItems: 1000,
+        description:
+          "Fleet keys: claim only these organizations' jobs (e.g. workers dedicated to one customer). Default: every organization's, served in turn.",
+      }),
+    ),
     lease_seconds: leaseSeconds(limits.maxLeaseSeconds, limits.defaultLeaseSeconds),
     wait_seconds: Type.Optional(
       Type.Integer({

@@ -121,7 +121,7 @@ export async function createTenant(db: TestContext['db'], scope: ApiKeyScope = '
   return { organizationId: org.id, ...(await addKey(db, org.id, scope)) };
 }
 
-export async function addKey(db: TestContext['db'], organizationId: string, scope: ApiKeyScope) {
+export async function addKey(db: TestContext['db'], organizationId: string | null, scope: ApiKeyScope) {
   const { key, hash, displayPrefix } = generateApiKey();
   const row = await insertApiKey(db, { organizationId, name: null, scope, keyHash: hash, displayPrefix });
   return { key, keyId: row.id };

@@ -24,7 +24,7 @@ beforeAll(async () => {
     client.query = ((...args: unknown[]) => {
       const first = args[0] as string | { text?: string };
       const text = typeof first === 'string' ? first : (first?.text ?? '');
-      if (text.includes('with picked as')) claims++;
+      if (text.includes('picked as (')) claims++;
       return query(...args);
     }) as typeof client.query;
   });
