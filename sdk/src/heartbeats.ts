@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from './errors.js';
 import type { WorkerLogger } from './logger.js';
-import type { WorkerApi } from './worker-api.js';
+import type { LeaseReports } from './worker-api.js';
 
 export interface HeartbeatEvents {
   /** The client asked to cancel the job. Called once. */
@@ -10,13 +10,19 @@ export interface HeartbeatEvents {
 }
 
 export interface Heartbeats {
-  /** Stops the timer and waits for a heartbeat in flight, so none lands after the report. */
+  /**
+   * Stops the timer, withdraws a heartbeat still waiting for its batch and waits for one already
+   * sent, so none lands after the report.
+   */
   stop(): Promise<void>;
 }
 
+/** The reason a heartbeat is withdrawn with: made once, as a DOMException per abort would cost. */
+const WITHDRAWN = Object.freeze({ reason: 'heartbeat withdrawn: the heartbeats stopped' });
+
 /** Renews a job's lease every `intervalMs` until stopped. */
 export function startHeartbeats(
-  api: WorkerApi,
+  reports: LeaseReports,
   lease: { jobId: string; leaseToken: string; leaseSeconds: number; intervalMs: number },
   events: HeartbeatEvents,
   logger: WorkerLogger,
@@ -25,18 +31,26 @@ export function startHeartbeats(
   let cancelSeen = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let inFlight: Promise<void> = Promise.resolve();
+  // Made for each beat rather than once per job: most jobs finish before their first heartbeat,
+  // and an AbortController is not free when a worker runs thousands of jobs a second.
+  let withdraw: AbortController | undefined;
 
   const beat = async () => {
+    const beatWithdraw = new AbortController();
+    withdraw = beatWithdraw;
     try {
-      const answer = await api.heartbeat(lease.jobId, {
-        lease_token: lease.leaseToken,
-        lease_seconds: lease.leaseSeconds,
-      });
+      const answer = await reports.heartbeat(
+        lease.jobId,
+        { lease_token: lease.leaseToken, lease_seconds: lease.leaseSeconds },
+        { signal: beatWithdraw.signal },
+      );
       if (answer.cancel_requested && !cancelSeen && !stopped) {
         cancelSeen = true;
         events.onCancelRequested();
       }
     } catch (error) {
+      // Withdrawn before it was sent: the job is being reported, nothing was renewed or lost.
+      if (error === WITHDRAWN) return;
       if (error instanceof ConflictError || error instanceof NotFoundError) {
         stopped = true;
         events.onLeaseLost(error);
@@ -44,6 +58,8 @@ export function startHeartbeats(
       }
       // The lease is still ours until it runs out: keep trying at the next beat.
       logger.warn({ job_id: lease.jobId, err: error }, 'heartbeat failed');
+    } finally {
+      withdraw = undefined;
     }
   };
 
@@ -59,6 +75,7 @@ export function startHeartbeats(
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      withdraw?.abort(WITHDRAWN);
       await inFlight;
     },
   };
