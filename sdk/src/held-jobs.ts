@@ -47,6 +47,7 @@ export class HeldJobs {
   }
 
   wakeSlotWaiters(): void {
+    if (this.#slotWaiters.length === 0) return;
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
     for (const wake of waiters) wake();

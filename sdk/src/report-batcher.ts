@@ -35,8 +35,8 @@ interface Pending {
   reject(error: unknown): void;
   /** Times the report itself was answered with a retryable status (429, 502, 503, 504). */
   retries: number;
-  /** Forgets the caller's signal once the report is sent or settled. */
-  unlisten(): void;
+  /** Forgets the caller's signal once the report is sent; set only when there is one. */
+  unlisten: (() => void) | undefined;
 }
 
 /**
@@ -107,20 +107,17 @@ export class ReportBatcher implements LeaseReports {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        report,
-        resolve,
-        reject,
-        retries: 0,
-        unlisten: () => signal?.removeEventListener('abort', withdraw),
-      };
-      const withdraw = () => {
-        const at = this.#queue.indexOf(pending);
-        if (at < 0) return;
-        this.#queue.splice(at, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', withdraw, { once: true });
+      const pending: Pending = { report, resolve, reject, retries: 0, unlisten: undefined };
+      if (signal) {
+        const withdraw = () => {
+          const at = this.#queue.indexOf(pending);
+          if (at < 0) return;
+          this.#queue.splice(at, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', withdraw, { once: true });
+        pending.unlisten = () => signal.removeEventListener('abort', withdraw);
+      }
       this.#enqueue(pending);
     });
   }
@@ -201,7 +198,7 @@ export class ReportBatcher implements LeaseReports {
 
   async #dispatch(batch: Pending[]): Promise<void> {
     for (const pending of batch) {
-      pending.unlisten();
+      pending.unlisten?.();
       this.#busy.add(pending.report.job_id);
     }
     try {

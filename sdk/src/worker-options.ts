@@ -24,7 +24,8 @@ export interface WorkerOptions {
   reportBatchSize?: number;
   /**
    * How long a report waits for others to join its request, in ms (default 5). A batch goes out
-   * sooner once reportBatchSize reports, or a report for every job the worker holds, are pending.
+   * sooner once reportBatchSize reports are pending, or once every job the worker holds has a
+   * report pending or in flight (no other report could join). A stopping worker does not wait.
    */
   reportFlushMs?: number;
   /** Lease asked for on claim and renewed by every heartbeat (default 60). */
