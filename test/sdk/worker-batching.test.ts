@@ -67,6 +67,10 @@ function recordingFetch(rewrite?: Rewrite) {
   return { fetch: fetchLike, requests, batches, singles };
 }
 
+/** Another worker took the job over: its lease token is not this worker's any more. */
+const takeOver = (id: string) =>
+  sql`update jobs set lease_token = gen_random_uuid() where id = ${id}`.execute(server.ctx.db);
+
 async function setup() {
   const tenant = await createSdkTenant(server.ctx);
   const client = new JobsClient({ apiKey: tenant.clientKey, baseUrl: server.baseUrl });
@@ -241,19 +245,16 @@ describe('createWorker reports in batches', () => {
     expect(http.singles()).toEqual([]);
   });
 
-  it('a lease lost inside a batch only affects its own job: its heartbeat aborts it, its result is refused alone', async () => {
-    const { create, status, outcomes, start, log } = await setup();
-    const jobs = await create(4);
-    const [beatLost, resultLost] = jobs as [Job, Job, Job, Job];
+  it('a heartbeat refused 409 inside a batch of heartbeats aborts only its own handler', async () => {
+    const { create, status, outcomes, start } = await setup();
+    const jobs = await create(3);
+    const lost = jobs[1] as Job;
     const http = recordingFetch();
     const started = new Set<string>();
     const finish = gate();
     const reasons = new Map<string, unknown>();
-    // Another worker took the job over: its lease token is not this worker's any more.
-    const takeOver = (id: string) =>
-      sql`update jobs set lease_token = gen_random_uuid() where id = ${id}`.execute(server.ctx.db);
     start({
-      concurrency: 4,
+      concurrency: 3,
       heartbeatIntervalSeconds: 0.1,
       fetch: http.fetch,
       endpoints: {
@@ -264,42 +265,74 @@ describe('createWorker reports in batches', () => {
               reasons.set(job.id, ctx.signal.reason);
               resolve({ stale: job.id });
             });
-            void finish.promise.then(async () => {
-              if (job.id === resultLost.id) await takeOver(job.id);
-              resolve({ done: job.id });
-            });
+            void finish.promise.then(() => resolve({ done: job.id }));
           });
         },
       },
     });
-    await until(() => started.size === 4);
-    await takeOver(beatLost.id);
-    await until(() => reasons.has(beatLost.id));
-    expect(reasons.get(beatLost.id)).toBeInstanceOf(LeaseLostError);
-    // The lost heartbeat was answered in a batch with the others, which kept their leases.
-    const lostIn = http.batches().find((batch) => batch.some((r) => r.job_id === beatLost.id));
-    expect(lostIn?.length).toBeGreaterThan(1);
-    expect(reasons.size).toBe(1);
+    await until(() => started.size === 3);
+    await takeOver(lost.id);
+    await until(() => reasons.has(lost.id));
+    expect(reasons.get(lost.id)).toBeInstanceOf(LeaseLostError);
+    // Its last heartbeat, the refused one, went out with the others', which kept their leases.
+    const lastBeat = http
+      .batches()
+      .filter((batch) => batch.some((r) => r.job_id === lost.id && r.type === 'heartbeat'))
+      .at(-1);
+    expect(lastBeat?.map((r) => r.type)).toEqual(['heartbeat', 'heartbeat', 'heartbeat']);
+    expect([...reasons.keys()]).toEqual([lost.id]);
 
     finish.open();
-    await until(async () =>
-      (await Promise.all([jobs[2], jobs[3]].map((j) => status((j as Job).id)))).every(
-        (s) => s === 'completed',
-      ),
-    );
-    for (const job of [jobs[2], jobs[3]] as Job[]) expect(await outcomes(job.id)).toEqual(['succeeded']);
+    for (const job of [jobs[0], jobs[2]] as Job[]) {
+      await until(async () => (await status(job.id)) === 'completed');
+      expect(await outcomes(job.id)).toEqual(['succeeded']);
+    }
+    // Its outcome was dropped: the job stays with the "other worker".
+    expect(await status(lost.id)).toBe('in_progress');
+    expect(
+      http
+        .batches()
+        .flat()
+        .filter((r) => r.job_id === lost.id && r.type !== 'heartbeat'),
+    ).toEqual([]);
+  });
+
+  it('a result refused 409 inside a batch of results fails only its own report', async () => {
+    const { create, status, outcomes, start, log } = await setup();
+    const jobs = await create(3);
+    const lost = jobs[1] as Job;
+    const http = recordingFetch();
+    const started = new Set<string>();
+    const finish = gate();
+    start({
+      concurrency: 3,
+      fetch: http.fetch,
+      endpoints: {
+        '/v1/documents/parse': async (job) => {
+          started.add(job.id);
+          await finish.promise;
+          return { done: job.id };
+        },
+      },
+    });
+    await until(() => started.size === 3);
+    await takeOver(lost.id);
+    finish.open();
+
+    for (const job of [jobs[0], jobs[2]] as Job[]) {
+      await until(async () => (await status(job.id)) === 'completed');
+      expect(await outcomes(job.id)).toEqual(['succeeded']);
+    }
     await until(() => log.entries.some((e) => e.message.startsWith('could not report the outcome')));
     const refused = log.entries.filter((e) => e.message.startsWith('could not report the outcome'));
     expect(refused.map((e) => [e.level, e.fields.job_id, (e.fields.err as Error).name])).toEqual([
-      ['warn', resultLost.id, 'ConflictError'],
+      ['warn', lost.id, 'ConflictError'],
     ]);
-    const resultIn = http
-      .batches()
-      .find((batch) => batch.some((r) => r.job_id === resultLost.id && r.type === 'complete'));
-    expect(resultIn?.length).toBeGreaterThan(1);
-    // Neither stale run changed its job: both are still leased to the "other worker".
-    expect(await status(beatLost.id)).toBe('in_progress');
-    expect(await status(resultLost.id)).toBe('in_progress');
+    // The three results went out together; the refused one changed nothing.
+    expect(http.batches().map((batch) => batch.map((r) => r.type))).toEqual([
+      ['complete', 'complete', 'complete'],
+    ]);
+    expect(await status(lost.id)).toBe('in_progress');
   });
 
   it('splits a batch the server refuses as too large, so that only the oversized result fails its job', async () => {
