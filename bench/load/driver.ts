@@ -187,7 +187,15 @@ interface Claimed {
   data: { job: { id: string }; lease_token: string }[];
 }
 
-/** The worker protocol by hand: `concurrency` loops, each claims a batch and completes it at once. */
+interface Reported {
+  object: 'list';
+  data: { job_id: string; status_code: number }[];
+}
+
+/**
+ * The worker protocol by hand: `concurrency` loops, each claims a batch and completes all of it in
+ * one `POST /v1/worker/reports`.
+ */
 async function drainHttpLoop(d: Drain): Promise<DrainResult> {
   const client = createJsonClient(d.baseUrl, { 'api-key': d.key }, 64);
   let completed = 0;
@@ -203,16 +211,18 @@ async function drainHttpLoop(d: Drain): Promise<DrainResult> {
       claims++;
       if (claim.status !== 200) throw new Error(`claim answered ${claim.status}`);
       if (claim.body.data.length === 0) return;
-      await Promise.all(
-        claim.body.data.map(async (c) => {
-          const res = await client.request('POST', `/v1/worker/jobs/${c.job.id}/complete`, {
-            lease_token: c.lease_token,
-            response: { status_code: 200, body: {} },
-          });
-          if (res.status !== 200) throw new Error(`complete answered ${res.status}`);
-          completed++;
-        }),
-      );
+      const res = await client.request<Reported>('POST', '/v1/worker/reports', {
+        reports: claim.body.data.map((c) => ({
+          type: 'complete',
+          job_id: c.job.id,
+          lease_token: c.lease_token,
+          response: { status_code: 200, body: {} },
+        })),
+      });
+      if (res.status !== 200) throw new Error(`reports answered ${res.status}`);
+      const refused = res.body.data.find((r) => r.status_code !== 200);
+      if (refused) throw new Error(`complete of ${refused.job_id} answered ${refused.status_code}`);
+      completed += res.body.data.length;
     }
   };
   await Promise.all(Array.from({ length: d.concurrency }, (_, n) => loop(n)));

@@ -18,37 +18,67 @@ export interface ClaimLoopDeps {
   handBack(claimed: ClaimedJob): void;
 }
 
-/** Claims jobs into free slots until stopped. A failed claim is retried with backoff, never thrown. */
+/**
+ * Claims jobs into free slots until stopped, asking for as many as are free (at most batchSize).
+ * One claim is in flight at a time, so slots that free up meanwhile are asked for together by
+ * the next one rather than one tiny claim each; while claims come back full (the queue has more),
+ * another claim may go out for each further batchSize free slots. A failed claim is retried with
+ * backoff, never thrown. Resolves once stopped and every claim in flight has settled.
+ */
 export async function runClaimLoop(deps: ClaimLoopDeps): Promise<void> {
   const { settings, held, stopSignal } = deps;
   stopSignal.addEventListener('abort', () => held.wakeSlotWaiters(), { once: true });
+  const inFlight = new Set<Promise<void>>();
+  /** Slots asked for by the claims in flight. */
+  let asked = 0;
+  let queueHasMore = false;
   let failures = 0;
+  let failure: { error: unknown } | undefined;
+
+  const claimInto = (limit: number) => {
+    asked += limit;
+    const settled = claim(deps, limit).then(
+      (claimed) => {
+        failures = 0;
+        queueHasMore = claimed.length === limit;
+        for (const job of claimed) {
+          if (stopSignal.aborted) {
+            deps.handBack(job);
+          } else {
+            settings.logger.debug?.({ job_id: job.job.id, endpoint: job.job.endpoint }, 'job claimed');
+            deps.startJob(job);
+          }
+        }
+      },
+      (error: unknown) => {
+        queueHasMore = false;
+        if (!stopSignal.aborted) failure = { error };
+      },
+    );
+    const done = settled.finally(() => {
+      asked -= limit;
+      inFlight.delete(done);
+      held.wakeSlotWaiters();
+    });
+    inFlight.add(done);
+  };
+
   while (!stopSignal.aborted) {
-    const free = settings.concurrency - held.size;
-    // Claim in batches: while jobs run, wait until at least half a batch of slots is free,
-    // instead of one claim request per finished job.
-    if (free <= 0 || (held.size > 0 && free < settings.claimThreshold)) {
-      await held.slotFreed();
-      continue;
-    }
-    let claimed: ClaimedJob[];
-    try {
-      claimed = await claim(deps, Math.min(free, settings.batchSize));
-      failures = 0;
-    } catch (error) {
-      if (stopSignal.aborted) break;
+    if (failure) {
+      const { error } = failure;
+      failure = undefined;
       await backOff(deps, error, failures++);
       continue;
     }
-    for (const job of claimed) {
-      if (stopSignal.aborted) {
-        deps.handBack(job);
-      } else {
-        settings.logger.debug?.({ job_id: job.job.id, endpoint: job.job.endpoint }, 'job claimed');
-        deps.startJob(job);
-      }
+    const free = settings.concurrency - held.size - asked;
+    const another = inFlight.size === 0 || (queueHasMore && free >= settings.batchSize);
+    if (free <= 0 || !another) {
+      await held.slotFreed();
+      continue;
     }
+    claimInto(Math.min(free, settings.batchSize));
   }
+  await Promise.all(inFlight);
 }
 
 async function claim({ settings, api, stopSignal }: ClaimLoopDeps, limit: number): Promise<ClaimedJob[]> {

@@ -1,11 +1,13 @@
 import type { Heartbeats } from './heartbeats.js';
+import type { LazyAbortController } from './lazy-abort.js';
 import type { Job } from './types.js';
 
 /** A claimed job from its claim until its outcome is reported or it is released. */
 export interface HeldJob {
   job: Job;
   leaseToken: string;
-  controller: AbortController;
+  /** Aborts the handler's ctx.signal. */
+  controller: LazyAbortController;
   /** running: the handler has not settled; reporting: its outcome is being sent. */
   phase: 'running' | 'reporting';
   cancelRequested: boolean;
@@ -45,6 +47,7 @@ export class HeldJobs {
   }
 
   wakeSlotWaiters(): void {
+    if (this.#slotWaiters.length === 0) return;
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
     for (const wake of waiters) wake();

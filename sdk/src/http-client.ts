@@ -44,7 +44,7 @@ const BASE_RETRY_DELAY_MS = 500;
 const MAX_RETRY_DELAY_MS = 8_000;
 
 /** Exponential backoff with jitter; a Retry-After in seconds from the server wins when present. */
-function retryDelayMs(retry: number, error: unknown): number {
+export function retryDelayMs(retry: number, error: unknown): number {
   if (error instanceof JobsApiError) {
     const seconds = Number(error.headers?.get('retry-after'));
     if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
@@ -52,7 +52,8 @@ function retryDelayMs(retry: number, error: unknown): number {
   return backoffDelayMs(retry, { initialMs: BASE_RETRY_DELAY_MS, maxMs: MAX_RETRY_DELAY_MS });
 }
 
-function isRetryable(error: unknown): boolean {
+/** A failure that may not happen again: 429/502/503/504, a connection failure, a timeout. */
+export function isRetryable(error: unknown): boolean {
   if (error instanceof JobsApiError) return RETRYABLE_STATUSES.has(error.status);
   return error instanceof ConnectionError || error instanceof TimeoutError;
 }

@@ -33,7 +33,8 @@ export type {
 } from './job-call-options.js';
 export { type CreateOptions, type IterateParams, Jobs } from './jobs.js';
 export { createConsoleLogger, type LogLevel, type WorkerLogger } from './logger.js';
+export { MAX_REPORT_BATCH, ReportBatcher, type ReportBatcherOptions } from './report-batcher.js';
 export * from './types.js';
 export type { WaitForCompletionOptions } from './wait-for-completion.js';
 export { createWorker, type JobContext, type JobHandler, type Worker, type WorkerOptions } from './worker.js';
-export { WorkerApi, type WorkerApiOptions } from './worker-api.js';
+export { type LeaseReports, WorkerApi, type WorkerApiOptions } from './worker-api.js';

@@ -3,7 +3,7 @@ import { describeHandlerError } from './handler-errors.js';
 import { toJobResponse } from './handler-result.js';
 import type { HeldJob } from './held-jobs.js';
 import type { JobResponse } from './types.js';
-import type { WorkerApi } from './worker-api.js';
+import type { LeaseReports } from './worker-api.js';
 
 /** How a handler settled. */
 export type HandlerOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -16,19 +16,19 @@ export type ReportLine = Record<string, unknown>;
  * asked to cancel and the handler then threw. Throws when the report itself could not be sent.
  */
 export async function reportOutcome(
-  api: WorkerApi,
+  reports: LeaseReports,
   entry: HeldJob,
   outcome: HandlerOutcome,
 ): Promise<ReportLine> {
   const { job } = entry;
   const fields = { job_id: job.id, endpoint: job.endpoint, attempt: job.attempt_count };
-  if (outcome.ok) return { ...fields, ...(await reportResult(api, entry, outcome.value)) };
+  if (outcome.ok) return { ...fields, ...(await reportResult(reports, entry, outcome.value)) };
   if (entry.cancelRequested) {
-    await api.cancelled(job.id, { lease_token: entry.leaseToken });
+    await reports.cancelled(job.id, { lease_token: entry.leaseToken });
     return { ...fields, outcome: 'cancelled' };
   }
   const failure = describeHandlerError(outcome.error);
-  const after = await api.fail(job.id, { lease_token: entry.leaseToken, ...failure });
+  const after = await reports.fail(job.id, { lease_token: entry.leaseToken, ...failure });
   return {
     ...fields,
     outcome: after.status === 'queued' ? 'failed, will retry' : after.status,
@@ -36,12 +36,12 @@ export async function reportOutcome(
   };
 }
 
-async function reportResult(api: WorkerApi, entry: HeldJob, value: unknown): Promise<ReportLine> {
+async function reportResult(reports: LeaseReports, entry: HeldJob, value: unknown): Promise<ReportLine> {
   const { job, leaseToken } = entry;
   const { response, warnings } = toJobResponse(value);
   try {
     // Sent as the handler made it: a body that is not an object is the server's to refuse (400).
-    await api.complete(job.id, {
+    await reports.complete(job.id, {
       lease_token: leaseToken,
       response: response as JobResponse<Record<string, unknown>>,
       warnings,
@@ -49,12 +49,12 @@ async function reportResult(api: WorkerApi, entry: HeldJob, value: unknown): Pro
     return { outcome: 'completed', status_code: response.status_code };
   } catch (error) {
     // The server refused the result itself (a body that is not an object, an invalid status
-    // code, too large): retrying the
-    // same handler would most likely produce the same, so the job fails now.
+    // code, too large): retrying the same handler would most likely produce the same, so the job
+    // fails now.
     if (!(error instanceof JobsApiError) || error.status >= 500 || [404, 409].includes(error.status)) {
       throw error;
     }
-    await api.fail(job.id, {
+    await reports.fail(job.id, {
       lease_token: leaseToken,
       error: {
         code: 'invalid_handler_result',

@@ -3,14 +3,16 @@ import { ConflictError, NotFoundError } from './errors.js';
 import { startHeartbeats } from './heartbeats.js';
 import type { HeldJob, HeldJobs } from './held-jobs.js';
 import type { JobContext } from './job-handler.js';
+import { LazyAbortController } from './lazy-abort.js';
 import { type HandlerOutcome, reportOutcome } from './report-outcome.js';
 import type { ClaimedJob } from './types.js';
-import type { WorkerApi } from './worker-api.js';
+import type { LeaseReports } from './worker-api.js';
 import type { WorkerSettings } from './worker-options.js';
 
 export interface JobRunnerDeps {
   settings: WorkerSettings;
-  api: WorkerApi;
+  /** Where heartbeats and outcomes go: the worker's batcher. */
+  reports: LeaseReports;
   held: HeldJobs;
 }
 
@@ -19,12 +21,12 @@ export interface JobRunnerDeps {
  * outcome. The slot frees up once that is done.
  */
 export function startJob(claimed: ClaimedJob, deps: JobRunnerDeps): void {
-  const { settings, api, held } = deps;
+  const { settings, reports, held } = deps;
   const jobId = claimed.job.id;
   const entry: HeldJob = {
     job: claimed.job,
     leaseToken: claimed.lease_token,
-    controller: new AbortController(),
+    controller: new LazyAbortController(),
     phase: 'running',
     cancelRequested: false,
     leaseLost: false,
@@ -32,7 +34,7 @@ export function startJob(claimed: ClaimedJob, deps: JobRunnerDeps): void {
     done: Promise.resolve(),
   };
   entry.heartbeats = startHeartbeats(
-    api,
+    reports,
     {
       jobId,
       leaseToken: claimed.lease_token,
@@ -55,7 +57,7 @@ export function startJob(claimed: ClaimedJob, deps: JobRunnerDeps): void {
   entry.done = runJob(entry, deps).finally(() => held.remove(jobId));
 }
 
-async function runJob(entry: HeldJob, { settings, api }: JobRunnerDeps): Promise<void> {
+async function runJob(entry: HeldJob, { settings, reports }: JobRunnerDeps): Promise<void> {
   const { job } = entry;
   const { logger } = settings;
   const started = Date.now();
@@ -71,7 +73,7 @@ async function runJob(entry: HeldJob, { settings, api }: JobRunnerDeps): Promise
     return;
   }
   try {
-    const line = await reportOutcome(api, entry, outcome);
+    const line = await reportOutcome(reports, entry, outcome);
     logger.info({ ...line, duration_ms: Date.now() - started }, 'job finished');
   } catch (error) {
     // A 409/404: the job is no longer ours (its lease ran out). That happens; it is no fault here.
@@ -96,7 +98,9 @@ async function callHandler(entry: HeldJob, settings: WorkerSettings): Promise<Ha
       });
     }
     const ctx: JobContext = {
-      signal: entry.controller.signal,
+      get signal() {
+        return entry.controller.signal;
+      },
       workerId: settings.workerId,
       leaseToken: entry.leaseToken,
       attempt: job.attempt_count,

@@ -205,6 +205,44 @@ export interface LeaseParams {
   lease_token: string;
 }
 
+export const REPORT_TYPES = ['heartbeat', 'complete', 'fail', 'cancelled', 'release'] as const;
+export type ReportType = (typeof REPORT_TYPES)[number];
+
+/**
+ * One report of POST /v1/worker/reports: the body of its single route (`.../{job_id}/{type}`)
+ * with its `type` and `job_id`.
+ */
+export type WorkerReport =
+  | ({ type: 'heartbeat'; job_id: string } & HeartbeatParams)
+  | ({ type: 'complete'; job_id: string } & CompleteParams)
+  | ({ type: 'fail'; job_id: string } & FailParams)
+  | ({ type: 'cancelled' | 'release'; job_id: string } & LeaseParams);
+
+/** Body of POST /v1/worker/reports: 1..100 reports, at most one per job. */
+export interface ReportsParams {
+  reports: WorkerReport[];
+}
+
+/** A report's answer, as its single route would have given it. */
+export interface WorkerReportResult {
+  /** null only when the report had none (a malformed report, refused alone). */
+  job_id: string | null;
+  type: string | null;
+  /** 200, or the status of `error`. */
+  status_code: number;
+  /** With 200, for every type but heartbeat. */
+  job: Job | null;
+  /** With 200, for a heartbeat. */
+  heartbeat: HeartbeatResponse | null;
+  error: { code: string; message: string; details?: Record<string, unknown> } | null;
+}
+
+/** Answer of POST /v1/worker/reports: one result per report, in the reports' order. */
+export interface ReportsResponse {
+  object: 'list';
+  data: WorkerReportResult[];
+}
+
 /** The body of every error answer. */
 export interface ErrorBody {
   detail: { code: string; message: string; details?: Record<string, unknown> };

@@ -8,6 +8,8 @@ import type {
   HeartbeatResponse,
   Job,
   LeaseParams,
+  ReportsResponse,
+  WorkerReport,
 } from './types.js';
 
 export interface WorkerApiOptions {
@@ -20,11 +22,27 @@ export interface WorkerApiOptions {
 }
 
 /**
+ * The reports on a held lease, each answered on its own: sent one request each (WorkerApi) or
+ * gathered into batches (ReportBatcher). A lease no longer held rejects with ConflictError (409).
+ */
+export interface LeaseReports {
+  heartbeat(
+    jobId: string,
+    params: HeartbeatParams,
+    options?: { signal?: AbortSignal },
+  ): Promise<HeartbeatResponse>;
+  complete(jobId: string, params: CompleteParams, options?: { signal?: AbortSignal }): Promise<Job>;
+  fail(jobId: string, params: FailParams, options?: { signal?: AbortSignal }): Promise<Job>;
+  cancelled(jobId: string, params: LeaseParams, options?: { signal?: AbortSignal }): Promise<Job>;
+  release(jobId: string, params: LeaseParams, options?: { signal?: AbortSignal }): Promise<Job>;
+}
+
+/**
  * The worker protocol, one method per route. createWorker() drives it; use it directly to
  * build another kind of worker. Every call after the claim carries the lease token; a lease that
  * is no longer held answers ConflictError (409).
  */
-export class WorkerApi {
+export class WorkerApi implements LeaseReports {
   readonly http: HttpClient;
 
   constructor(options: WorkerApiOptions | HttpClient) {
@@ -67,6 +85,21 @@ export class WorkerApi {
   /** Hands the job back (shutting down): queued again at once, without using up an attempt. */
   async release(jobId: string, params: LeaseParams, options: { signal?: AbortSignal } = {}) {
     return this.#post<Job>(jobId, 'release', params, options.signal);
+  }
+
+  /**
+   * Up to 100 reports of any kinds, at most one per job, in one request. The request succeeds as
+   * a whole (each report fenced by its own lease, so it is retried like the single reports);
+   * each report is answered in `data`, in order, with the status its single route would have
+   * answered: check `status_code` of each.
+   */
+  async reports(reports: WorkerReport[], options: { signal?: AbortSignal } = {}): Promise<ReportsResponse> {
+    const { data } = await this.http.request<ReportsResponse>('POST', '/v1/worker/reports', {
+      body: { reports },
+      signal: options.signal,
+      retry: true,
+    });
+    return data;
   }
 
   async #post<T>(jobId: string, action: string, body: unknown, signal: AbortSignal | undefined): Promise<T> {

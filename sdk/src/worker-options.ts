@@ -15,8 +15,19 @@ export interface WorkerOptions {
   endpoints: Record<string, JobHandler>;
   /** Jobs run at once (default 4). */
   concurrency?: number;
-  /** Most jobs claimed per request (default: concurrency); never more than the free slots. */
+  /** Most jobs claimed per request, 1..100 (default: concurrency, at most 100); never more than the free slots. */
   batchSize?: number;
+  /**
+   * Most reports (results, failures, heartbeats, releases) sent together in one request, 1..100
+   * (default 100).
+   */
+  reportBatchSize?: number;
+  /**
+   * How long a report waits for others to join its request, in ms (default 5). A batch goes out
+   * sooner once reportBatchSize reports are pending, or once every job the worker holds has a
+   * report pending or in flight (no other report could join). A stopping worker does not wait.
+   */
+  reportFlushMs?: number;
   /** Lease asked for on claim and renewed by every heartbeat (default 60). */
   leaseSeconds?: number;
   /** Time between heartbeats of a running job (default leaseSeconds / 3). */
@@ -43,8 +54,8 @@ export interface WorkerSettings {
   handlers: ReadonlyMap<string, JobHandler>;
   concurrency: number;
   batchSize: number;
-  /** While jobs run, the free slots to wait for before the next claim. */
-  claimThreshold: number;
+  reportBatchSize: number;
+  reportFlushMs: number;
   leaseSeconds: number;
   heartbeatMs: number;
   waitSeconds: number;
@@ -61,6 +72,12 @@ function normaliseEndpoint(endpoint: string): string {
   return `/v1${endpoint.startsWith('/') ? '' : '/'}${endpoint}`;
 }
 
+/** An integer option of at least 1; above `max` it is `max`, as it always was for batchSize. */
+function limited(value: number, name: string, max: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be an integer >= 1.`);
+  return Math.min(value, max);
+}
+
 /** Throws a TypeError for options the worker cannot run with. */
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
   const handlers = new Map<string, JobHandler>();
@@ -71,15 +88,20 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new TypeError('concurrency must be an integer >= 1.');
-  // The server takes at most 100 jobs per claim.
-  const batchSize = Math.min(options.batchSize ?? concurrency, 100);
+  // The server takes at most 100 jobs per claim and 100 reports per request.
+  const batchSize = limited(options.batchSize ?? Math.min(concurrency, 100), 'batchSize', 100);
+  const reportBatchSize = limited(options.reportBatchSize ?? 100, 'reportBatchSize', 100);
+  const reportFlushMs = options.reportFlushMs ?? 5;
+  if (!Number.isFinite(reportFlushMs) || reportFlushMs < 0)
+    throw new TypeError('reportFlushMs must be a number >= 0.');
   const leaseSeconds = options.leaseSeconds ?? 60;
   return {
     workerId: options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     handlers,
     concurrency,
     batchSize,
-    claimThreshold: Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 2)),
+    reportBatchSize,
+    reportFlushMs,
     leaseSeconds,
     heartbeatMs: (options.heartbeatIntervalSeconds ?? leaseSeconds / 3) * 1000,
     waitSeconds: Math.min(Math.max(Math.floor(options.waitSeconds ?? 20), 0), 30),

@@ -1,30 +1,35 @@
 import { WorkerShutdownError } from './abort-reasons.js';
 import type { HeldJob, HeldJobs } from './held-jobs.js';
 import type { WorkerLogger } from './logger.js';
+import type { ReportBatcher } from './report-batcher.js';
 import type { ClaimedJob } from './types.js';
-import type { WorkerApi } from './worker-api.js';
 
 export interface Shutdown {
   /** Releases a job claimed while stopping rather than starting it; run() waits for the release. */
   handBack(claimed: ClaimedJob): void;
   /**
    * After the claim loop has ended, lets running handlers finish and report within the grace
-   * period, then aborts and releases the jobs still running.
+   * period, then aborts and releases the jobs still running, and sends every report still
+   * pending before it resolves.
    */
   run(claimLoopDone: Promise<void> | undefined, graceSeconds: number): Promise<void>;
   /** Ends the grace period now, or makes it zero if it has not begun. */
   cutGrace(): void;
 }
 
-export function createShutdown(deps: { api: WorkerApi; held: HeldJobs; logger: WorkerLogger }): Shutdown {
-  const { api, held, logger } = deps;
+export function createShutdown(deps: {
+  reports: ReportBatcher;
+  held: HeldJobs;
+  logger: WorkerLogger;
+}): Shutdown {
+  const { reports, held, logger } = deps;
   const pendingReleases = new Set<Promise<void>>();
   let graceCut = false;
   let endGrace: (() => void) | undefined;
 
   async function release(jobId: string, leaseToken: string) {
     try {
-      await api.release(jobId, { lease_token: leaseToken });
+      await reports.release(jobId, { lease_token: leaseToken });
       logger.info({ job_id: jobId }, 'job released');
     } catch (error) {
       logger.warn(
@@ -60,6 +65,8 @@ export function createShutdown(deps: { api: WorkerApi; held: HeldJobs; logger: W
     },
     async run(claimLoopDone, graceSeconds) {
       await claimLoopDone;
+      // Reports waiting for their batch, and the ones to come, go out now rather than after flushMs.
+      reports.hurry();
       if (held.size > 0) {
         await waitForGrace(graceSeconds);
         // A job already reporting keeps its outcome: only handlers still running are cut off.
@@ -68,6 +75,8 @@ export function createShutdown(deps: { api: WorkerApi; held: HeldJobs; logger: W
         );
       }
       await Promise.all(pendingReleases);
+      // Nothing the worker sent may be left behind in the batcher, its retries included.
+      await reports.drain();
     },
     cutGrace() {
       graceCut = true;

@@ -1,5 +1,6 @@
 import { runClaimLoop } from './claim-loop.js';
 import { HeldJobs } from './held-jobs.js';
+import { ReportBatcher } from './report-batcher.js';
 import { startJob } from './run-job.js';
 import { WorkerApi } from './worker-api.js';
 import { resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
@@ -28,8 +29,15 @@ export function createWorker(options: WorkerOptions): Worker {
   const { workerId, logger } = settings;
   const api = new WorkerApi(options);
   const held = new HeldJobs();
+  // Every job reports through it: each held job has at most one report pending at a time, so once
+  // every held job has one, the batch need not wait for more.
+  const reports = new ReportBatcher(api, {
+    batchSize: settings.reportBatchSize,
+    flushMs: settings.reportFlushMs,
+    expected: () => held.size,
+  });
   const stopController = new AbortController();
-  const shutdown = createShutdown({ api, held, logger });
+  const shutdown = createShutdown({ reports, held, logger });
   let claiming: Promise<void> | undefined;
   let started: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
@@ -58,7 +66,7 @@ export function createWorker(options: WorkerOptions): Worker {
         api,
         held,
         stopSignal: stopController.signal,
-        startJob: (claimed) => startJob(claimed, { settings, api, held }),
+        startJob: (claimed) => startJob(claimed, { settings, reports, held }),
         handBack: shutdown.handBack,
       }).catch((error) => {
         logger.error({ err: error }, 'the claim loop stopped unexpectedly');

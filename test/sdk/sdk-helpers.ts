@@ -7,9 +7,18 @@ export interface SdkServer {
   baseUrl: string;
 }
 
-/** The real app listening on a free port of 127.0.0.1, for the SDK to talk to over HTTP. */
-export async function startSdkServer(options: { env?: Record<string, string>; clock?: Clock } = {}) {
-  const ctx = await createTestApp({ env: options.env, clock: options.clock });
+/**
+ * The real app listening on a free port of 127.0.0.1, for the SDK to talk to over HTTP. Background
+ * tasks (the lease reaper, the expiry sweeper) stay off unless asked for.
+ */
+export async function startSdkServer(
+  options: { env?: Record<string, string>; clock?: Clock; backgroundTasks?: boolean } = {},
+) {
+  const ctx = await createTestApp({
+    env: options.env,
+    clock: options.clock,
+    backgroundTasks: options.backgroundTasks,
+  });
   await ctx.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = ctx.app.server.address() as AddressInfo;
   return { ctx, baseUrl: `http://127.0.0.1:${port}` } satisfies SdkServer;

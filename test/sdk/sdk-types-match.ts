@@ -12,6 +12,14 @@ import type { JobListView } from '../../src/jobs/job-list-schemas.js';
 import type { JobAttemptView } from '../../src/jobs/job-schemas.js';
 import type { CreateJobBody } from '../../src/jobs/job-write-schemas.js';
 import type {
+  REPORT_TYPES,
+  ReportItem,
+  ReportResultView,
+  ReportsResponseSchema,
+  ReportType,
+  reportsBodySchema,
+} from '../../src/workers/report-schemas.js';
+import type {
   ClaimBody,
   ClaimedJobSchema,
   ClaimResponseSchema,
@@ -53,10 +61,18 @@ export type SdkTypesMatchTheServer = [
   Expect<Equal<sdk.HeartbeatResponse, Static<typeof HeartbeatResponseSchema>>>,
   Expect<Compatible<sdk.CompleteParams, CompleteInput>>,
   Expect<Compatible<sdk.FailParams, FailInput>>,
+  // POST /v1/worker/reports: each report is the body of its single route with its type and job_id.
+  Expect<Equal<sdk.ReportType, ReportType>>,
+  Expect<Compatible<sdk.WorkerReport, ReportItem>>,
+  Expect<Compatible<sdk.ReportsParams, Static<ReturnType<typeof reportsBodySchema>>>>,
+  Expect<Equal<keyof sdk.WorkerReportResult, keyof ReportResultView>>,
+  Expect<Compatible<Omit<sdk.WorkerReportResult, 'job'> & { job: SdkJob | null }, ReportResultView>>,
+  Expect<Equal<keyof sdk.ReportsResponse, keyof Static<typeof ReportsResponseSchema>>>,
 ];
 
 // The SDK's status lists are values too: the same members in the same order.
 export const statusListsMatch: Expect<Equal<typeof sdk.JOB_STATUSES, typeof JOB_STATUSES>> = true;
 export const terminalListsMatch: Expect<Equal<typeof sdk.TERMINAL_JOB_STATUSES, typeof TERMINAL_STATUSES>> =
   true;
+export const reportTypeListsMatch: Expect<Equal<typeof sdk.REPORT_TYPES, typeof REPORT_TYPES>> = true;
 export const outcomeListsMatch: Expect<Equal<typeof sdk.ATTEMPT_OUTCOMES, typeof ATTEMPT_OUTCOMES>> = true;
