@@ -5,7 +5,7 @@ import type { ArtifactRecord } from '../domain/artifacts.js';
 import type { Problem } from '../domain/job-shape.js';
 import type { LeaseRef } from '../domain/lease.js';
 import { toArtifactRows } from './artifact-rows.js';
-import { statusAfter, statusAllows } from './transition-sql.js';
+import { keyedJobStatusAllows, keyedOrganization, statusAfter } from './transition-sql.js';
 
 export interface Completion {
   lease: LeaseRef;
@@ -68,8 +68,8 @@ export async function completeLeases(
         lease_expires_at = null, updated_at = ${now}, completed_at = ${now}, error = null,
         response = r.response, warnings = r.warnings
       from ready r
-      where jobs.id = r.job_id and (r.organization_id is null or jobs.organization_id = r.organization_id)
-        and ${statusAllows('complete')} and jobs.lease_token = r.lease_token
+      where jobs.id = r.job_id and ${keyedOrganization(sql.raw('r.organization_id'))}
+        and ${keyedJobStatusAllows('complete')} and jobs.lease_token = r.lease_token
       returning ${columns}, r.n, r.lease_token as ended_token, r.uris
     ), attempts as (
       update job_attempts set outcome = 'succeeded', finished_at = ${now}, error = null

@@ -5,7 +5,7 @@ import type { AttemptOutcome } from '../domain/attempt-outcomes.js';
 import type { Problem } from '../domain/job-shape.js';
 import { LEASE_END_TRANSITIONS } from '../domain/job-transitions.js';
 import type { LeaseEnd, LeaseRef } from '../domain/lease.js';
-import { jobStatusAllows, statusAfter, statusAllows } from './transition-sql.js';
+import { keyedJobStatusAllows, keyedOrganization, statusAfter, statusAllows } from './transition-sql.js';
 
 /** A job locked under a lease, with what deciding the end of its attempt needs. */
 export type LeasedJob = Pick<
@@ -50,8 +50,8 @@ export async function renewLeases(
       ${renewals.map((r) => r.lease.leaseToken)}::uuid[],
       ${renewals.map((r) => r.leaseSeconds)}::int[]
     ) as r(job_id, organization_id, lease_token, lease_seconds)
-    where jobs.id = r.job_id and (r.organization_id is null or jobs.organization_id = r.organization_id)
-      and ${statusAllows('requeue')} and jobs.lease_token = r.lease_token
+    where jobs.id = r.job_id and ${keyedOrganization(sql.raw('r.organization_id'))}
+      and ${keyedJobStatusAllows('requeue')} and jobs.lease_token = r.lease_token
     returning jobs.id, jobs.cancelled, jobs.lease_expires_at`.execute(db);
   return rows;
 }
@@ -69,8 +69,8 @@ export async function lockLeasedJobs(
   const { rows } = await sql<LeasedJob>`
     select ${columns} from jobs join ${leaseRows(leases)}
       on jobs.id = l.job_id and jobs.lease_token = l.lease_token
-        and (l.organization_id is null or jobs.organization_id = l.organization_id)
-    where ${statusAllows('requeue')}
+        and ${keyedOrganization(sql.raw('l.organization_id'))}
+    where ${keyedJobStatusAllows('requeue')}
     order by jobs.id
     for update of jobs`.execute(trx);
   return rows;
@@ -155,8 +155,8 @@ export async function endLeases(
       last_failure_code = coalesce(e.last_failure_code, jobs.last_failure_code)
     from jsonb_to_recordset(${JSON.stringify(ends)}::jsonb) as e(job_id text, organization_id text,
       lease_token uuid, status text, run_after timestamptz, error jsonb, last_failure_code text)
-    where jobs.id = e.job_id and jobs.organization_id = e.organization_id
-      and ${jobStatusAllows(...statuses)} and jobs.lease_token = e.lease_token
+    where jobs.id = e.job_id and ${keyedOrganization(sql.raw('e.organization_id'))}
+      and ${keyedJobStatusAllows(...statuses)} and jobs.lease_token = e.lease_token
     returning ${columns}`.execute(trx);
   const attempts = endings.map(({ job, outcome, error }) => ({
     lease_token: job.lease_token,

@@ -13,10 +13,20 @@ export function statusAllows(...transitions: JobTransition[]): RawBuilder<boolea
   return statusOf(sql.raw('status'), transitions);
 }
 
-/** statusAllows for a statement where another relation has a `status` too. */
-export function jobStatusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
-  return statusOf(sql.raw('jobs.status'), transitions);
+/**
+ * statusAllows for a statement that finds its jobs by primary key (a batch joined on jobs_pkey):
+ * the status is written as an expression no index serves. Otherwise, when statistics say few
+ * jobs are in progress (after a bulk load, before autovacuum), the planner walks
+ * jobs_org_status_created_idx or jobs_lease_idx through every in-progress entry, dead ones
+ * included, for each row of the batch.
+ */
+export function keyedJobStatusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {
+  return statusOf(sql.raw("(jobs.status || '')"), transitions);
 }
+
+/** The caller's organization, or any for a fleet key (null); an expression no index serves, as above. */
+export const keyedOrganization = (column: RawBuilder<unknown>) =>
+  sql<boolean>`(${column} is null or (jobs.organization_id || '') = ${column})`;
 
 /** statusAllows for a statement that names jobs `j`. */
 export function jobAliasStatusAllows(...transitions: JobTransition[]): RawBuilder<boolean> {

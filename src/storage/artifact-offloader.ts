@@ -12,8 +12,11 @@ export type OffloadSettings = Pick<
 >;
 
 export interface OffloadOptions {
-  /** `<organization_id>/<job_id>[/…]`: every object of a job lives under it. */
-  keyPrefix: string;
+  /**
+   * `<organization_id>/<job_id>[/…]`: every object of a job lives under it. A function is called
+   * only when something is offloaded (a completion draws a random folder; most have nothing to write).
+   */
+  keyPrefix: string | (() => string);
   role: ArtifactRole;
   settings: OffloadSettings;
   /**
@@ -158,9 +161,13 @@ function planWrites(
   options: OffloadOptions,
 ): { dataUrls: Write[]; whole: Write | undefined; stored: unknown } {
   const { settings, role } = options;
-  const keyBase = `${options.keyPrefix}/${role}`;
+  let base: string | undefined;
+  const keyBase = () => {
+    base ??= `${typeof options.keyPrefix === 'function' ? options.keyPrefix() : options.keyPrefix}/${role}`;
+    return base;
+  };
   const dataUrls = findDataUrls(document, settings.offloadThresholdBytes).map((candidate, i): Write => {
-    const key = `${keyBase}/${i}.bin`;
+    const key = `${keyBase()}/${i}.bin`;
     const uri = store.uriOf(key);
     candidate.replace(uri);
     const { bytes, contentType, pointer } = candidate;
@@ -170,7 +177,7 @@ function planWrites(
   if (Buffer.byteLength(serialised) <= settings.inlineDocumentLimitBytes) {
     return { dataUrls, whole: undefined, stored: document };
   }
-  const key = `${keyBase}/document.json`;
+  const key = `${keyBase()}/document.json`;
   const uri = store.uriOf(key);
   const whole: Write = {
     key,

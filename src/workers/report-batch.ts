@@ -140,7 +140,8 @@ async function applyCompletions(
   );
   const optionsOf = (lease: LeaseRef): OffloadedWriteOptions => ({
     jobId: lease.jobId,
-    keyPrefix: `${lease.organizationId ?? organizationOf.get(lease.jobId) ?? 'unknown'}/${lease.jobId}/${lease.leaseToken}/${randomId(8)}`,
+    keyPrefix: () =>
+      `${lease.organizationId ?? organizationOf.get(lease.jobId) ?? 'unknown'}/${lease.jobId}/${lease.leaseToken}/${randomId(8)}`,
     role: 'response',
     settings: ctx.config,
     unavailable: {

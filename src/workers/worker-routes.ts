@@ -149,7 +149,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ ctx: JobContext }> = asyn
         tags,
         params: JobParamsSchema,
         body: CompleteBody,
-        response: { 200: JobSchema, ...reportErrors, ...errorResponses(413, 503) },
+        response: { 200: JobSchema, ...reportErrors, ...errorResponses(413, 422, 503) },
       },
     },
     async (request) => complete(ctx, lease(request, request.body.lease_token), request.body),

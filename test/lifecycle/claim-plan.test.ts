@@ -1,8 +1,10 @@
-import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/types.js';
 import { claimQueuedJobs } from '../../src/lifecycle/claim-repository.js';
+import { completeLeases } from '../../src/lifecycle/completion-repository.js';
+import { lockLeasedJobs, renewLeases } from '../../src/lifecycle/lease-repository.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 // A million queued jobs over a thousand organizations, then the plan of the claim statements.
@@ -35,38 +37,84 @@ afterAll(async () => {
   await database?.destroy();
 });
 
-/** The claim statement as the server sends it, without running it. */
-async function claimStatement(organizationIds: readonly string[] | null): Promise<CompiledQuery> {
+/** The statement a repository function sends, without keeping its effects (rolled back). */
+async function statementOf(run: (trx: Transaction<Database>) => Promise<unknown>, marker: string) {
   let captured: CompiledQuery | undefined;
   const capturing = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
-      if (event.query.sql.includes('picked as (')) captured = event.query;
+      if (event.query.sql.includes(marker)) captured = event.query;
     },
   });
   await capturing
     .transaction()
     .execute(async (trx) => {
-      const now = new Date();
-      await claimQueuedJobs(trx, {
-        organizationIds,
-        lockedOrganizationIds: [],
-        workerId: 'plan',
-        endpoints: null,
-        limit: 100,
-        leaseExpiresAt: new Date(now.getTime() + 60_000),
-        now,
-      });
+      await run(trx);
       throw new Error('rolled back: only the statement was wanted');
     })
     .catch(() => {});
   return captured as CompiledQuery;
 }
 
+function claimStatement(organizationIds: readonly string[] | null): Promise<CompiledQuery> {
+  const now = new Date();
+  const claim = {
+    organizationIds,
+    lockedOrganizationIds: [],
+    workerId: 'plan',
+    endpoints: null,
+    limit: 100,
+    leaseExpiresAt: new Date(now.getTime() + 60_000),
+    now,
+  };
+  return statementOf((trx) => claimQueuedJobs(trx, claim), 'picked as (');
+}
+
+/** A hundred leases of jobs of the table, as a batch of reports names them. */
+const leases = Array.from({ length: 100 }, (_, i) => ({
+  organizationId: `org_${String((i % ORGANIZATIONS) + 1).padStart(16, '0')}`,
+  jobId: `job_${String(i * 7919 + 1).padStart(21, '0')}`,
+  leaseToken: '00000000-0000-4000-8000-000000000000',
+}));
+
 async function planOf(query: CompiledQuery): Promise<string> {
   const { rows } = await pool.query(`explain (format json) ${query.sql}`, query.parameters as unknown[]);
   return JSON.stringify(rows[0]['QUERY PLAN']);
 }
+
+describe('the statements of a batch of reports, while statistics say no job is in progress', () => {
+  // Every job of the table is queued: a plan through jobs_org_status_created_idx or jobs_lease_idx
+  // would look cheap, and then walk every in-progress entry for each job of the batch.
+  it('find their jobs by primary key only', async () => {
+    const now = new Date();
+    const statements = [
+      await statementOf(
+        (trx) =>
+          completeLeases(
+            trx,
+            leases.map((lease) => ({ lease, response: {}, warnings: null, artifacts: [] })),
+            now,
+          ),
+        'ended as (',
+      ),
+      await statementOf(
+        (trx) =>
+          renewLeases(
+            trx,
+            leases.map((lease) => ({ lease, leaseSeconds: 60 })),
+            now,
+          ),
+        'make_interval',
+      ),
+      await statementOf((trx) => lockLeasedJobs(trx, leases), 'for update of jobs'),
+    ];
+    for (const statement of statements) {
+      const plan = await planOf(statement);
+      expect(plan).toContain('jobs_pkey');
+      expect(plan).not.toMatch(/jobs_org_status_created_idx|jobs_lease_idx/);
+    }
+  });
+});
 
 describe('the claim statement at a million jobs over a thousand organizations', () => {
   it('never scans jobs sequentially: a fleet claim of every organization', async () => {
