@@ -18,6 +18,19 @@ export async function createTenant(db: Kysely<Database>, name: string, scope: Ap
   return { organizationId: org.id, key };
 }
 
+/** A key of the operator's worker fleet: bound to no organization, it claims every one's jobs. */
+export async function createFleetKey(db: Kysely<Database>): Promise<string> {
+  const { key, hash, displayPrefix } = generateApiKey();
+  await insertApiKey(db, {
+    organizationId: null,
+    name: 'bench fleet',
+    scope: 'fleet',
+    keyHash: hash,
+    displayPrefix,
+  });
+  return key;
+}
+
 /** The id of the i-th loaded job (1-based): the load driver builds the same ids to pick at random. */
 export const loadedJobId = (prefix: string, i: number) =>
   `job_${prefix}${String(i).padStart(21 - prefix.length, '0')}`;

@@ -207,6 +207,7 @@ async function drainHttpLoop(d: Drain): Promise<DrainResult> {
         worker_id: `bench-loop-${n}`,
         limit: d.batchSize,
         wait_seconds: 0,
+        ...(d.organizationIds ? { organization_ids: d.organizationIds } : {}),
       });
       claims++;
       if (claim.status !== 200) throw new Error(`claim answered ${claim.status}`);

@@ -76,6 +76,8 @@ export interface Drain {
   /** http-loop: concurrent claim loops; sdk: the worker's concurrency. */
   concurrency: number;
   batchSize: number;
+  /** http-loop with a fleet key: claim only these organizations' jobs. */
+  organizationIds?: string[];
 }
 
 export interface DrainResult {

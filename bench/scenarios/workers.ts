@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
+import { insertOrganization } from '../../src/auth/organization-repository.js';
 import { alternate, type Side } from '../lib/alternate.js';
 import type { BenchContext } from '../lib/context.js';
-import { bulkInsertJobs } from '../lib/fixtures.js';
+import { bulkInsertJobs, createFleetKey } from '../lib/fixtures.js';
 import { type QueueDrain, startQueueDrain } from '../lib/processes.js';
 import { comparisonTables, ratioText, type Section, verdictFor } from '../lib/report.js';
 import type { DrainResult } from '../load/protocol.js';
@@ -19,10 +20,49 @@ export const WORKER_SETTINGS = {
   pgbossLoops: 50,
 };
 
+/** Organizations whose jobs the fleet drain claims in turn. */
+const FLEET_ORGANIZATIONS = 50;
+
 export async function workersScenario(ctx: BenchContext): Promise<Section> {
   const { options, tenants } = ctx;
   const jobs = options.workerJobs;
   let batch = 0;
+  const fleetKey = await createFleetKey(ctx.db);
+  const fleetOrganizations = await Promise.all(
+    Array.from({ length: FLEET_ORGANIZATIONS }, (_, i) => insertOrganization(ctx.db, `bench fleet ${i}`)),
+  );
+  /** The same number of queued jobs, spread over the fleet's organizations (not timed). */
+  const loadFleet = async () => {
+    batch++;
+    for (const [i, org] of fleetOrganizations.entries()) {
+      const count = Math.floor(jobs / FLEET_ORGANIZATIONS) + (i < jobs % FLEET_ORGANIZATIONS ? 1 : 0);
+      await bulkInsertJobs(ctx.db, {
+        organizationId: org.id,
+        count,
+        idPrefix: `f${String(batch).padStart(3, '0')}${String(i).padStart(2, '0')}`,
+        status: 'queued',
+      });
+    }
+    await sql`analyze jobs`.execute(ctx.db);
+  };
+  const fleetSide: Side = {
+    name: 'server, HTTP loop, fleet of 50 organizations',
+    pid: () => ctx.server.pid,
+    before: loadFleet,
+    async run() {
+      const result = await ctx.driver.send<DrainResult>({
+        kind: 'drain',
+        variant: 'http-loop',
+        baseUrl: ctx.server.baseUrl,
+        key: fleetKey,
+        jobs,
+        concurrency: WORKER_SETTINGS.httpLoops,
+        batchSize: WORKER_SETTINGS.httpBatch,
+        organizationIds: fleetOrganizations.map((org) => org.id),
+      });
+      return { rate: result.jobsPerSecond, notes: `${result.jobs} jobs in ${result.seconds.toFixed(2)} s` };
+    },
+  };
   /** Queued jobs of the drain organisation, loaded straight into the table (not timed). */
   const loadOurs = async () => {
     batch++;
@@ -76,6 +116,7 @@ export async function workersScenario(ctx: BenchContext): Promise<Section> {
   const sides = [
     ourSide('server, HTTP loop', 'http-loop', s.httpLoops, s.httpBatch),
     ourSide('server, SDK createWorker', 'sdk', s.sdkConcurrency, s.sdkBatch),
+    fleetSide,
     librarySide(GRAPHILE, 'graphile', s.graphileConcurrency),
     librarySide(PGBOSS, 'pgboss', s.pgbossLoops),
   ];
@@ -91,6 +132,9 @@ export async function workersScenario(ctx: BenchContext): Promise<Section> {
     `- **server, HTTP loop**: ${s.httpLoops} loops in the load process, each \`POST /v1/worker/claim\` ` +
       `{limit: ${s.httpBatch}, wait_seconds: 0}, then the completions of every claimed job in one ` +
       '`POST /v1/worker/reports` (keep-alive agent, 64 sockets), until a claim answers an empty list.',
+    `- **server, HTTP loop, fleet of ${FLEET_ORGANIZATIONS} organizations**: the same loops with a fleet key, ` +
+      `claiming across ${FLEET_ORGANIZATIONS} organizations (organization_ids) that hold the same number of jobs ` +
+      'between them: the fair claim (organizations served in turn) against the claim of one organization.',
     `- **server, SDK createWorker**: the SDK's worker (sdk/src) in the load process, concurrency ${s.sdkConcurrency}, ` +
       `batchSize ${s.sdkBatch}, its report batching at its defaults (reportBatchSize 100, reportFlushMs 5), ` +
       'a handler that returns {} at once; done when it has reported every job.',
@@ -127,6 +171,15 @@ export async function workersScenario(ctx: BenchContext): Promise<Section> {
       verdictFor(c, 'drain, SDK createWorker vs pg-boss', 'server, SDK createWorker', PGBOSS, 'jobs/s', {
         atLeast: 1.5,
       }),
+      // A fair claim across organizations may cost at most 10% against one organization's claim.
+      verdictFor(
+        c,
+        'drain, fair claim over 50 organizations vs one organization',
+        'server, HTTP loop, fleet of 50 organizations',
+        'server, HTTP loop',
+        'jobs/s',
+        { atLeast: 0.9 },
+      ),
     ],
   };
 }
